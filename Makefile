@@ -1,0 +1,32 @@
+# One virtual environment in .venv; every target installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# llama.cpp builds from source here; portable flags keep the wheel usable on any x86-64.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+SCENARIO ?= scenarios/valentines.yaml
+UNTIL ?= 2023-02-13T09:00
+
+.PHONY: setup setup-dev run test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install -q -e ".[embedded]"
+
+setup-dev: $(BIN)/python
+	$(BIN)/pip install -q -e ".[embedded,dev]"
+
+run: setup
+	$(BIN)/simulacra run $(SCENARIO) --until $(UNTIL)
+
+test: setup-dev
+	$(BIN)/python -m pytest -q
+
+bench: setup-dev
+	$(BIN)/python benchmarks/gateway.py --json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""Who acts: agents, their cognition, and the one gateway every model call goes through."""

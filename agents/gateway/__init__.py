@@ -1,0 +1,28 @@
+"""The model gateway: one place every model call goes through."""
+
+from agents.gateway.cache import CacheMode, RequestCache
+from agents.gateway.errors import (
+    GatewayError,
+    ModelSpecError,
+    ModelUnavailableError,
+    PermanentModelError,
+    TransientModelError,
+)
+from agents.gateway.gateway import GatewayCounters, ModelGateway
+from agents.gateway.records import (
+    GatewayRecord,
+    ModelCallRecord,
+    ModelFallbackRecord,
+    ModelRepairRecord,
+    ModelRetryRecord,
+)
+from agents.gateway.scope import call_scope
+from agents.gateway.specs import build_backend
+from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
+
+__all__ = [
+    "CacheMode", "ChatMessage", "GatewayCounters", "GatewayError", "GatewayRecord", "ModelCallRecord",
+    "ModelFallbackRecord", "ModelGateway", "ModelRepairRecord", "ModelReply", "ModelRequest", "ModelRetryRecord",
+    "ModelSpecError", "ModelUnavailableError", "PermanentModelError", "RequestCache", "TransientModelError",
+    "build_backend", "call_scope",
+]

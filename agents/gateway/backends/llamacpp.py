@@ -1,0 +1,70 @@
+"""llama.cpp in-process: the embedded default and any local GGUF, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from agents.gateway.backends.base import Backend
+from agents.gateway.errors import ModelSpecError
+from agents.gateway.types import ModelReply, ModelRequest
+
+_loaded: dict[tuple[str, int], Any] = {}
+_locks: dict[tuple[str, int], threading.Lock] = {}
+_registry_lock = threading.Lock()
+
+
+def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
+    """One Llama per (file, context) for the whole process, with a lock since it is not re-entrant."""
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise ModelSpecError(
+            "llama-cpp-python is not installed; run `pip install 'simulacra[embedded]'` (or `make setup`)"
+        ) from exc
+    key = (str(path), n_ctx)
+    with _registry_lock:
+        if key not in _loaded:
+            threads = max(1, os.cpu_count() or 1)
+            _loaded[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
+            _locks[key] = threading.Lock()
+        return _loaded[key], _locks[key]
+
+
+class LlamaCppBackend(Backend):
+    """Runs a GGUF chat model with JSON-schema constrained decoding for structured requests."""
+
+    def __init__(self, path: Path, name: str, n_ctx: int = 4096, timeout_s: float = 300.0) -> None:
+        if not path.is_file():
+            raise ModelSpecError(f"no GGUF file at {path}")
+        self.path = path
+        self.name = name
+        self.n_ctx = n_ctx
+        self.max_in_flight = 1
+        self.timeout_s = timeout_s
+
+    def _generate_sync(self, request: ModelRequest) -> ModelReply:
+        llm, lock = _load(self.path, self.n_ctx)
+        kwargs: dict[str, Any] = {}
+        if request.json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        with lock:
+            out = llm.create_chat_completion(
+                messages=[m.model_dump() for m in request.messages],
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                seed=request.seed,
+                **kwargs,
+            )
+        usage = out.get("usage") or {}
+        return ModelReply(
+            text=out["choices"][0]["message"]["content"] or "",
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+        )
+
+    async def generate(self, request: ModelRequest) -> ModelReply:
+        return await asyncio.to_thread(self._generate_sync, request)

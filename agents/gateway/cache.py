@@ -1,0 +1,44 @@
+"""Model answers keyed by the full request, in SQLite inside the run folder (record, then replay)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+from agents.gateway.types import ModelReply
+
+#: read_write serves hits and records misses; replay serves hits and refuses to call a model.
+CacheMode = Literal["read_write", "replay"]
+
+
+class RequestCache:
+    """Durable request → reply map; each write commits, so a crash keeps what was paid for."""
+
+    def __init__(self, path: Path, mode: CacheMode = "read_write") -> None:
+        self.path = path
+        self.mode = mode
+        self._db = sqlite3.connect(path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL)"
+        )
+        self._db.commit()
+
+    def get(self, key: str) -> ModelReply | None:
+        row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+        return ModelReply.model_validate_json(row[0]) if row else None
+
+    def put(self, key: str, model: str, reply: ModelReply) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO replies (key, model, reply) VALUES (?, ?, ?)",
+            (key, model, reply.model_dump_json()),
+        )
+        self._db.commit()
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,21 @@
+"""Failures the gateway distinguishes: user mistakes, passing trouble, and exhausted attempts."""
+
+
+class GatewayError(Exception):
+    """Base for every error raised by the model gateway."""
+
+
+class ModelSpecError(GatewayError):
+    """The user asked for a model we cannot build (bad spec, missing key or package)."""
+
+
+class TransientModelError(GatewayError):
+    """A failure worth retrying: time-out, rate limit, dropped connection, server hiccup."""
+
+
+class PermanentModelError(GatewayError):
+    """A failure retrying cannot fix (bad credentials, unknown model, replay cache miss)."""
+
+
+class ModelUnavailableError(GatewayError):
+    """Every attempt failed and the caller gave no fallback."""

@@ -1,0 +1,37 @@
+"""Sorting exceptions into retryable kinds and spacing the retries out."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Literal
+
+from agents.gateway.errors import ModelSpecError, PermanentModelError
+
+RetryReason = Literal["error", "timeout", "rate_limit"]
+
+_PERMANENT_STATUS = {400, 401, 403, 404, 422}
+_PERMANENT_NAMES = {"authenticationerror", "permissiondeniederror", "notfounderror", "badrequesterror"}
+
+
+def classify(exc: BaseException) -> RetryReason | None:
+    """The retry reason for a failure, or None when trying again cannot help."""
+    if isinstance(exc, (PermanentModelError, ModelSpecError)):
+        return None
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "timeout"
+    name = type(exc).__name__.lower()
+    status = getattr(exc, "status_code", None)
+    if status == 429 or "ratelimit" in name:
+        return "rate_limit"
+    if "timeout" in name:
+        return "timeout"
+    if status in _PERMANENT_STATUS or name in _PERMANENT_NAMES:
+        return None
+    return "error"
+
+
+def backoff_delay(attempt: int, base_s: float, max_s: float, key: str) -> float:
+    """Exponential back-off with jitter drawn from the request, so logs stay reproducible."""
+    jitter = int.from_bytes(hashlib.sha256(f"{key}|{attempt}".encode()).digest()[:2], "big") / 65535
+    return round(min(max_s, base_s * 2**attempt) * (0.5 + jitter / 2), 3)

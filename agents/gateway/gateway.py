@@ -1,0 +1,206 @@
+"""The one door to every model: caching, in-flight limits, retries, repair, fallbacks, accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from agents.gateway.backends.base import Backend
+from agents.gateway.cache import RequestCache
+from agents.gateway.errors import ModelUnavailableError, PermanentModelError
+from agents.gateway.failures import backoff_delay, classify
+from agents.gateway.records import (
+    ModelCallRecord,
+    ModelFallbackRecord,
+    ModelRepairRecord,
+    ModelRetryRecord,
+)
+from agents.gateway.scope import CallScope, current_scope
+from agents.gateway.structured import correction, parse_structured, schema_instruction
+from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class GatewayCounters(BaseModel):
+    """Running totals for a live summary; the event log holds the per-call truth."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    repairs: int = 0
+    fallbacks: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ModelGateway:
+    """Every model call in simulacra goes through one of these, one per backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        cache: RequestCache | None = None,
+        max_attempts: int = 4,
+        max_parse_attempts: int = 3,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+    ) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.max_attempts = max_attempts
+        self.max_parse_attempts = max_parse_attempts
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.counters = GatewayCounters()
+        self._in_flight = asyncio.Semaphore(backend.max_in_flight)
+
+    @property
+    def model_name(self) -> str:
+        return self.backend.name
+
+    async def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        purpose: str,
+        temperature: float = 0.8,
+        max_tokens: int = 256,
+        fallback: str | None = None,
+    ) -> str:
+        """Free text; after every attempt fails, `fallback` (logged) or ModelUnavailableError."""
+        scope = current_scope()
+        request = self._request(messages, scope, purpose, temperature, max_tokens, None)
+        try:
+            return (await self._answer(request, scope, purpose, None)).text
+        except ModelUnavailableError as exc:
+            return self._fall_back(scope, purpose, str(exc), fallback, exc)
+
+    async def structured(
+        self,
+        messages: list[ChatMessage],
+        schema: type[T],
+        *,
+        purpose: str,
+        default: T | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+    ) -> T:
+        """A validated `schema` instance: constrained decoding, then repair, then re-asking, then `default`."""
+        scope = current_scope()
+        json_schema = schema.model_json_schema()
+        conversation = [*messages, ChatMessage(role="system", content=schema_instruction(json_schema))]
+        reason = "no attempt made"
+        for attempt in range(self.max_parse_attempts):
+            request = self._request(conversation, scope, purpose, temperature, max_tokens, json_schema)
+            try:
+                reply = await self._answer(request, scope, purpose, schema.__name__)
+            except ModelUnavailableError as exc:
+                return self._fall_back(scope, purpose, str(exc), default, exc)
+            outcome = parse_structured(reply.text, schema)
+            if outcome.value is not None:
+                if outcome.repaired:
+                    self.counters.repairs += 1
+                    scope.emit(
+                        ModelRepairRecord(
+                            agent=scope.agent, purpose=purpose, model=self.model_name,
+                            schema_name=schema.__name__, raw=reply.text, repaired=outcome.repaired_text,
+                        )
+                    )
+                return outcome.value
+            reason = f"invalid output: {outcome.error}"
+            if attempt + 1 < self.max_parse_attempts:
+                self._note_retry(scope, purpose, attempt, "invalid_output", outcome.error, 0.0)
+                conversation = [
+                    *conversation, ChatMessage(role="assistant", content=reply.text), correction(outcome.error)
+                ]
+        return self._fall_back(scope, purpose, reason, default, None)
+
+    def _request(
+        self,
+        messages: list[ChatMessage],
+        scope: CallScope,
+        purpose: str,
+        temperature: float,
+        max_tokens: int,
+        json_schema: dict | None,
+    ) -> ModelRequest:
+        return ModelRequest(
+            model=self.model_name,
+            messages=messages,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=scope.next_seed(purpose),
+            json_schema=json_schema,
+        )
+
+    async def _answer(self, request: ModelRequest, scope: CallScope, purpose: str, structured: str | None) -> ModelReply:
+        """Serve from cache, else call the backend under the in-flight limit, retrying passing failures."""
+        key = request.key()
+        started = time.perf_counter()
+        reply = self.cache.get(key) if self.cache is not None else None
+        cached = reply is not None
+        retries = 0
+        while reply is None:
+            if self.cache is not None and self.cache.mode == "replay":
+                raise PermanentModelError(
+                    f"replay: no recorded answer for a {purpose!r} call of {scope.agent or 'the run'}; "
+                    "the scenario, seed or model differ from the recorded run"
+                )
+            started = time.perf_counter()
+            try:
+                async with self._in_flight:
+                    reply = await asyncio.wait_for(self.backend.generate(request), self.backend.timeout_s)
+            except Exception as exc:  # noqa: BLE001 - every backend failure is classified below
+                kind = classify(exc)
+                detail = f"{type(exc).__name__}: {exc}"[:500]
+                if kind is None:
+                    raise
+                if retries + 1 >= self.max_attempts:
+                    raise ModelUnavailableError(f"{self.max_attempts} attempts failed, last: {detail}") from exc
+                delay = backoff_delay(retries, self.backoff_base_s, self.backoff_max_s, key)
+                self._note_retry(scope, purpose, retries, kind, detail, delay)
+                retries += 1
+                await asyncio.sleep(delay)
+                continue
+            if self.cache is not None:
+                self.cache.put(key, self.model_name, reply)
+        self.counters.calls += 1
+        self.counters.cache_hits += cached
+        self.counters.prompt_tokens += reply.prompt_tokens
+        self.counters.completion_tokens += reply.completion_tokens
+        scope.emit(
+            ModelCallRecord(
+                agent=scope.agent, purpose=purpose, model=self.model_name, request_key=key, seed=request.seed,
+                structured=structured, messages=request.messages, response=reply.text,
+                prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+                cached=cached, retries=retries, latency_s=round(time.perf_counter() - started, 4),
+            )
+        )
+        return reply
+
+    def _note_retry(
+        self, scope: CallScope, purpose: str, attempt: int, reason: str, detail: str, delay: float
+    ) -> None:
+        self.counters.retries += 1
+        scope.emit(
+            ModelRetryRecord(
+                agent=scope.agent, purpose=purpose, model=self.model_name,
+                attempt=attempt, reason=reason, detail=detail, backoff_s=delay,
+            )
+        )
+
+    def _fall_back(self, scope: CallScope, purpose: str, reason: str, value, cause: Exception | None):
+        if value is None:
+            raise ModelUnavailableError(f"{purpose}: {reason}") from cause
+        self.counters.fallbacks += 1
+        shown = value.model_dump_json() if isinstance(value, BaseModel) else str(value)
+        scope.emit(
+            ModelFallbackRecord(
+                agent=scope.agent, purpose=purpose, model=self.model_name, reason=reason[:500], value=shown
+            )
+        )
+        return value

@@ -1,0 +1,42 @@
+"""The request and reply records that cross the gateway boundary (and key the cache)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChatMessage(BaseModel):
+    """One chat turn as every backend understands it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ModelRequest(BaseModel):
+    """Everything that determines a model's answer; its hash is the cache key."""
+
+    model: str
+    messages: list[ChatMessage]
+    temperature: float = 0.8
+    max_tokens: int = 256
+    seed: int = 0
+    json_schema: dict[str, Any] | None = None
+
+    def key(self) -> str:
+        """Stable SHA-256 of the canonical JSON form, so equal requests share a cache entry."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ModelReply(BaseModel):
+    """A backend's raw answer with the token counts used for accounting."""
+
+    text: str
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)

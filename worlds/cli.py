@@ -1,0 +1,233 @@
+"""The `simulacra` command: run, validate, schema, stats, harvest."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agents.gateway import ModelSpecError
+from worlds.engine import Engine
+from worlds.events import EventBase
+from worlds.harvest import HarvestFormat, harvest
+from worlds.runfolder import RunFolder, RunFolderError
+from worlds.runner import RunSummary, execute_run
+from worlds.scenario import Scenario, ScenarioError, load_scenario
+from worlds.stats import compute_stats
+from worlds.timeparse import format_duration, parse_moment
+
+app = typer.Typer(
+    help="Multi-agent simulation engine for synthetic dialogue data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+
+
+def friendly_errors(command: F) -> F:
+    """User mistakes exit 2 with a located message; anything else exits 1; never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ScenarioError as exc:
+            sys.stderr.write("".join(f"{problem}\n" for problem in exc.problems))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except (ModelSpecError, RunFolderError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            if os.environ.get("SIMULACRA_DEBUG"):
+                raise
+            err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+            raise typer.Exit(EXIT_FAILURE) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _summary_line(scenario: Scenario, until: datetime) -> str:
+    clock = scenario.clock
+    ticks = clock.ticks_until(until)
+    return (
+        f"{scenario.name}: {len(scenario.agents)} agents, {len(scenario.place_names())} places, "
+        f"{len(scenario.relationships)} relationships, {len(scenario.sessions)} sessions, "
+        f"{len(scenario.probes)} probes; {ticks} ticks of {format_duration(clock.step)} from {clock.start:%Y-%m-%d %H:%M}"
+    )
+
+
+@app.command()
+@friendly_errors
+def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
+    """Check a scenario file; print every problem as FILE:LINE: field: message."""
+    loaded = load_scenario(scenario)
+    out.print(f"[green]ok[/green] {scenario} — {_summary_line(loaded, loaded.clock.stop)}", highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the scenario format (for editors and CI checks)."""
+    sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+@friendly_errors
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    model: Annotated[str | None, typer.Option(help="Model spec; overrides the scenario's models.default.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder that receives the run folder.")] = Path("runs"),
+    until: Annotated[str | None, typer.Option(help="Stop early: an ISO time or +DURATION from the start.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    replay: Annotated[
+        Path | None, typer.Option(help="Answer every model call from this earlier run's cache; never call a model.")
+    ] = None,
+) -> None:
+    """Run a scenario into a new run folder, with a progress bar over simulated time."""
+    loaded = load_scenario(scenario)
+    if seed is not None:
+        loaded = loaded.model_copy(update={"seed": seed})
+    stop = parse_moment(until, loaded.clock.start) if until else loaded.clock.stop
+    replay_from = RunFolder.open(replay) if replay is not None else None
+    if replay_from is not None and model is None:
+        model = replay_from.scenario().models.default
+    err.print(f"[bold]simulacra[/bold] {_summary_line(loaded, stop)}", highlight=False)
+    summary = asyncio.run(_run_with_progress(loaded, out_dir, model, stop, replay_from))
+    _print_run_summary(summary, loaded.clock.ticks_until(stop))
+
+
+async def _run_with_progress(
+    scenario: Scenario, out_dir: Path, model: str | None, stop: datetime, replay_from: RunFolder | None
+) -> RunSummary:
+    clock = scenario.clock
+    lines = 0
+    progress = Progress(
+        TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[lines]} lines"), TimeElapsedColumn(), console=err, transient=False,
+    )
+    task = progress.add_task(f"{clock.start:%a %H:%M}", total=clock.ticks_until(stop), lines=0)
+    loop = asyncio.get_running_loop()
+
+    def hook_engine(engine: Engine) -> None:
+        def on_sigint() -> None:
+            if engine.stop_requested:
+                err.print("[red]second Ctrl-C: stopping at once; the last finished tick is safe[/red]")
+                os._exit(130)
+            engine.request_stop()
+            err.print("[yellow]stopping at the end of this tick (Ctrl-C again to stop at once)[/yellow]")
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+
+    def on_tick(tick: int, now: datetime, events: list[EventBase]) -> None:
+        nonlocal lines
+        lines += sum(1 for e in events if getattr(e, "kind", "") == "utterance")
+        progress.update(task, advance=1, lines=lines, description=f"{clock.time_of(tick + 1):%a %H:%M}")
+
+    with progress:
+        try:
+            return await execute_run(
+                scenario, out_dir, model=model, until=stop, replay_from=replay_from,
+                on_engine=hook_engine, on_tick=on_tick,
+            )
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _print_run_summary(summary: RunSummary, total: int) -> None:
+    c = summary.counters
+    colour = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")
+    out.print(
+        f"[{colour}]{summary.status}[/{colour}] after {summary.ticks} of {total} ticks "
+        f"(sim time {summary.sim_time:%Y-%m-%d %H:%M}); {c.calls} model calls ({c.cache_hits} cached), "
+        f"{c.prompt_tokens + c.completion_tokens} tokens, {c.retries} retries, {c.repairs} repairs, "
+        f"{c.fallbacks} fallbacks",
+        highlight=False,
+    )
+    out.print(f"run folder: [bold]{summary.run_dir}[/bold]", highlight=False)
+    out.print("next:", highlight=False)
+    out.print(f"  simulacra stats {summary.run_dir}", highlight=False, markup=False)
+    out.print(f"  simulacra harvest {summary.run_dir} --format openai -o corpus.jsonl", highlight=False, markup=False)
+    if summary.status == "interrupted":
+        raise typer.Exit(130)
+
+
+@app.command()
+@friendly_errors
+def stats(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+) -> None:
+    """Events by kind, conversations, model calls, tokens and failures, per agent and in total."""
+    report = compute_stats(RunFolder.open(run_dir).reader())
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return
+    out.print(
+        f"[bold]{report.run}[/bold] ({report.scenario}, model {report.model}): {report.status}, {report.ticks} ticks",
+        highlight=False,
+    )
+    f = report.failures
+    totals = Table(title="Totals", show_header=False)
+    totals.add_column("what")
+    totals.add_column("count", justify="right")
+    for label, value in (
+        ("conversations", report.conversations), ("utterances", report.utterances),
+        ("model calls", report.model_calls), ("cache hits", report.cache_hits),
+        ("prompt tokens", report.tokens.prompt), ("completion tokens", report.tokens.completion),
+        ("retries", f.retries), ("repairs", f.repairs), ("fallbacks", f.fallbacks),
+        ("errors", f.errors), ("warnings", f.warnings),
+    ):
+        totals.add_row(label, f"[red]{value}[/red]" if value and label in {"errors", "fallbacks"} else str(value))
+    out.print(totals)
+    agents = Table(title="Per agent")
+    for column in ("agent", "convs", "lines", "calls", "tokens", "retry", "repair", "fallbk", "errors"):
+        agents.add_column(column, justify="left" if column == "agent" else "right")
+    for name, a in report.agents.items():
+        agents.add_row(name, *map(str, (a.conversations, a.utterances, a.model_calls, a.tokens.total,
+                                        a.failures.retries, a.failures.repairs, a.failures.fallbacks,
+                                        a.failures.errors)))
+    out.print(agents)
+    kinds = Table(title="Events by kind")
+    kinds.add_column("kind")
+    kinds.add_column("count", justify="right")
+    for kind, count in report.events.items():
+        kinds.add_row(kind, str(count))
+    out.print(kinds)
+
+
+@app.command("harvest")
+@friendly_errors
+def harvest_command(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="One or more run folders.")],
+    fmt: Annotated[HarvestFormat, typer.Option("--format", help="openai (chat messages) or sharegpt.")] = "openai",
+    output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write.")] = Path("corpus.jsonl"),
+    min_turns: Annotated[int, typer.Option(help="Skip conversations with fewer lines.")] = 2,
+    metadata: Annotated[bool, typer.Option(help="Attach run/participants/place/time metadata.")] = True,
+) -> None:
+    """Turn every conversation in the runs into one corpus record each."""
+    folders = [RunFolder.open(path) for path in runs]
+    count = harvest(folders, fmt, output, min_turns=min_turns, with_metadata=metadata)
+    out.print(f"[green]{count}[/green] conversations → {output} ({fmt})", highlight=False)
+
+
+def main() -> None:
+    app()

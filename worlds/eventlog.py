@@ -1,0 +1,85 @@
+"""The append-only JSONL event log: durable at tick boundaries, read as a filtered stream."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from worlds.events import EVENT_ADAPTER, Event, EventBase
+
+EVENTS_FILE = "events.jsonl"
+
+
+class EventWriter:
+    """Numbers events, stamps wall time, and makes each finished tick durable with fsync."""
+
+    def __init__(self, path: Path, next_seq: int = 0) -> None:
+        self.path = path
+        self.next_seq = next_seq
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, events: Iterable[EventBase]) -> None:
+        for event in events:
+            event.seq = self.next_seq
+            event.wall_time = datetime.now(timezone.utc)
+            self.next_seq += 1
+            self._file.write(event.model_dump_json(exclude_none=False) + "\n")
+
+    def sync(self) -> None:
+        """Call at a tick boundary: what was written survives a crash."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self.sync()
+        self._file.close()
+
+
+class EventReader:
+    """Streams events from a log, skipping a torn final line left by a crash."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def raw(self) -> Iterator[dict]:
+        """Each complete record as a plain dict, in log order."""
+        with self.path.open("r", encoding="utf-8") as handle:
+            for line in handle:
+                if not line.endswith("\n"):
+                    return  # torn write at the moment of a crash
+                yield json.loads(line)
+
+    def events(
+        self,
+        kinds: set[str] | None = None,
+        agent: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        complete_ticks_only: bool = False,
+    ) -> Iterator[Event]:
+        """Typed events matching every filter given; stops reading once past `end`."""
+        last_tick = self.last_complete_tick() if complete_ticks_only else None
+        for record in self.raw():
+            if last_tick is not None and record["tick"] > last_tick:
+                return
+            moment = datetime.fromisoformat(record["sim_time"])
+            if end is not None and moment > end:
+                return  # sim time never goes backwards in a log
+            if kinds is not None and record["kind"] not in kinds:
+                continue
+            if agent is not None and agent not in record["agents"]:
+                continue
+            if start is not None and moment < start:
+                continue
+            yield EVENT_ADAPTER.validate_python(record)
+
+    def last_complete_tick(self) -> int:
+        """The highest tick whose closing `tick` event reached the disk (-1 if none did)."""
+        last = -1
+        for record in self.raw():
+            if record["kind"] == "tick":
+                last = record["tick"]
+        return last

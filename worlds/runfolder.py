@@ -1,0 +1,65 @@
+"""A run is one folder: resolved scenario, event log, request cache. Nothing is written elsewhere."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from worlds.eventlog import EVENTS_FILE, EventReader
+from worlds.scenario import Scenario, load_scenario
+
+
+class RunFolderError(Exception):
+    """The path given is not a run folder (a user error)."""
+
+
+class RunFolder:
+    """Names the files of one run and opens them."""
+
+    SCENARIO_FILE = "scenario.yaml"
+    CACHE_FILE = "cache.sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def scenario_path(self) -> Path:
+        return self.path / self.SCENARIO_FILE
+
+    @property
+    def events_path(self) -> Path:
+        return self.path / EVENTS_FILE
+
+    @property
+    def cache_path(self) -> Path:
+        return self.path / self.CACHE_FILE
+
+    @classmethod
+    def create(cls, out_dir: Path, scenario: Scenario) -> RunFolder:
+        """A fresh `<out>/<name>-<stamp>` folder holding the resolved scenario."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = out_dir / f"{scenario.name}-{stamp}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = out_dir / f"{scenario.name}-{stamp}-{suffix}"
+        path.mkdir(parents=True)
+        folder = cls(path)
+        resolved = scenario.model_dump(mode="json")
+        folder.scenario_path.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+        return folder
+
+    @classmethod
+    def open(cls, path: Path) -> RunFolder:
+        folder = cls(path)
+        if not folder.events_path.is_file():
+            raise RunFolderError(f"{path}: not a run folder (no {EVENTS_FILE}); give the folder `simulacra run` printed")
+        return folder
+
+    def scenario(self) -> Scenario:
+        return load_scenario(self.scenario_path)
+
+    def reader(self) -> EventReader:
+        return EventReader(self.events_path)

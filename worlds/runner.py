@@ -1,0 +1,80 @@
+"""Wires a scenario, a model and a run folder into an engine and runs it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel
+
+from agents.gateway import GatewayCounters, ModelGateway, RequestCache, build_backend
+from worlds.engine import Engine
+from worlds.eventlog import EventWriter
+from worlds.events import EventBase, RunStarted, Warning_
+from worlds.runfolder import RunFolder
+from worlds.scenario import Scenario
+
+
+class RunSummary(BaseModel):
+    """What a finished (or stopped) run reports back to its caller."""
+
+    run_dir: Path
+    status: str
+    ticks: int
+    sim_time: datetime
+    counters: GatewayCounters
+
+
+def _pending_features(scenario: Scenario) -> list[str]:
+    """Scenario parts this version validates but does not act on yet; logged, never silently dropped."""
+    notes = []
+    if scenario.sessions:
+        notes.append(f"{len(scenario.sessions)} session(s) are validated but not run by this version")
+    if scenario.probes:
+        notes.append(f"{len(scenario.probes)} probe(s) are validated but not asked by this version")
+    return notes
+
+
+async def execute_run(
+    scenario: Scenario,
+    out_dir: Path,
+    model: str | BaseChatModel | None = None,
+    until: datetime | None = None,
+    replay_from: RunFolder | None = None,
+    on_engine: Callable[[Engine], None] | None = None,
+    on_tick: Callable[[int, datetime, list[EventBase]], None] | None = None,
+) -> RunSummary:
+    """Run `scenario` into a new folder under `out_dir`; with `replay_from`, answer only from its cache."""
+    spec = model if model is not None else scenario.models.default
+    backend = build_backend(spec)
+    if isinstance(spec, str):
+        scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": spec})})
+    folder = RunFolder.create(out_dir, scenario)
+    if replay_from is not None:
+        shutil.copyfile(replay_from.cache_path, folder.cache_path)
+    cache = RequestCache(folder.cache_path, mode="replay" if replay_from is not None else "read_write")
+    gateway = ModelGateway(backend, cache=cache)
+    writer = EventWriter(folder.events_path)
+    engine = Engine(scenario, gateway, writer)
+    if on_engine is not None:
+        on_engine(engine)
+    stop = min(until or scenario.clock.stop, scenario.clock.stop)
+    start = scenario.clock.start
+    writer.write(
+        [RunStarted(tick=0, sim_time=start, run_id=folder.path.name, scenario=scenario.name,
+                    seed=scenario.seed, model=backend.name, until=stop)]
+        + [Warning_(tick=0, sim_time=start, message=note) for note in _pending_features(scenario)]
+    )
+    writer.sync()
+    try:
+        ended = await engine.run(stop, on_tick=on_tick)
+    finally:
+        writer.close()
+        cache.close()
+    return RunSummary(
+        run_dir=folder.path, status=ended.status, ticks=ended.ticks, sim_time=ended.sim_time,
+        counters=gateway.counters,
+    )

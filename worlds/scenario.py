@@ -1,0 +1,250 @@
+"""The scenario file format: pydantic models, cross-checks, and errors that name file, line and field."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agents.persona import Persona
+from worlds.clock import Clock
+from worlds.timeparse import Duration
+
+
+#: A point on the clock, or `start` / `end` of the run.
+Moment = datetime | Literal["start", "end"]
+
+
+class Strict(BaseModel):
+    """Every scenario record rejects unknown fields, so typos surface as errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelsSpec(Strict):
+    default: str = "embedded"
+    embeddings: str = "embedded"
+
+
+class WorldSpec(Strict):
+    #: area > place > objects; place names are unique across areas.
+    places: dict[str, dict[str, list[str]]] = Field(min_length=1)
+
+
+class RelationshipSpec(Strict):
+    a: str
+    b: str
+    label: str
+
+
+class ConversationSpec(Strict):
+    """How the meeting-and-talking loop paces conversations."""
+
+    max_lines: int = Field(default=8, ge=2, le=200)
+    lines_per_tick: int = Field(default=2, ge=1, le=50)
+    cooldown: Duration = timedelta(hours=2)
+    move_chance: float = Field(default=0.3, ge=0, le=1)
+
+
+class SessionRole(Strict):
+    role: str | None = None
+    agent: str | None = None
+
+
+class RoleplaySession(Strict):
+    type: Literal["roleplay"]
+    at: Moment
+    assistant: SessionRole
+    user: SessionRole
+    task: str
+    specify_task: bool = False
+    max_messages: int = Field(default=20, ge=2)
+
+
+class SelfRefineSession(Strict):
+    type: Literal["self_refine"]
+    at: Moment
+    agent: str
+    task: str
+    max_iterations: int = Field(default=3, ge=1)
+
+
+Session = Annotated[RoleplaySession | SelfRefineSession, Field(discriminator="type")]
+
+
+class Probe(Strict):
+    at: Moment
+    ask: Literal["all"] | list[str] | str
+    question: str
+
+
+class Scenario(Strict):
+    """A whole simulation: who, where, when, and what to ask them."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 0
+    clock: Clock
+    models: ModelsSpec = ModelsSpec()
+    world: WorldSpec
+    agents: list[Persona] = Field(min_length=1)
+    relationships: list[RelationshipSpec] = Field(default_factory=list)
+    conversation: ConversationSpec = ConversationSpec()
+    sessions: list[Session] = Field(default_factory=list)
+    probes: list[Probe] = Field(default_factory=list)
+
+    def place_names(self) -> list[str]:
+        return [place for places in self.world.places.values() for place in places]
+
+
+class Problem(BaseModel):
+    """One thing wrong with a scenario, located in its file."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario failed to load; carries every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = problems
+
+
+Loc = tuple[int | str, ...]
+
+
+def _field_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def _locate(root: yaml.Node | None, loc: Loc) -> tuple[int, Loc]:
+    """The 1-based line of the deepest node `loc` reaches, and `loc` without validator-only parts."""
+    if root is None:
+        return 1, loc
+    node, line, shown = root, root.start_mark.line + 1, []
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    child, line = value, key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is not None:
+            node = child
+            shown.append(part)
+        elif isinstance(part, str) and isinstance(node, yaml.MappingNode):
+            # A field the document lacks; skip the union-branch tag pydantic adds (the node's `type`).
+            tags = {value.value for key, value in node.value if key.value == "type" and isinstance(value, yaml.ScalarNode)}
+            if part not in tags:
+                shown.append(part)
+    return line, tuple(shown)
+
+
+def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
+    """Rules that span fields: names resolve, times fall inside the clock, the clock runs forward."""
+    problems: list[tuple[Loc, str]] = []
+    if s.clock.step <= timedelta(0):
+        problems.append((("clock", "step"), "must be longer than zero"))
+    if s.clock.stop <= s.clock.start:
+        problems.append((("clock", "stop"), f"must be after clock.start ({s.clock.start.isoformat()})"))
+    places = s.place_names()
+    seen_places: set[str] = set()
+    for area, area_places in s.world.places.items():
+        for place in area_places:
+            if place in seen_places:
+                problems.append((("world", "places", area, place), f"place {place!r} appears in more than one area"))
+            seen_places.add(place)
+    names: set[str] = set()
+    for i, agent in enumerate(s.agents):
+        if agent.name in names:
+            problems.append((("agents", i, "name"), f"agent name {agent.name!r} is used twice"))
+        names.add(agent.name)
+        if agent.home not in seen_places:
+            problems.append((("agents", i, "home"), f"unknown place {agent.home!r}; places are: {', '.join(places)}"))
+
+    def known(loc: Loc, who: str | None) -> None:
+        if who is not None and who not in names:
+            problems.append((loc, f"unknown agent {who!r}"))
+
+    def inside_clock(loc: Loc, moment: Any) -> None:
+        if isinstance(moment, datetime) and not s.clock.start <= moment <= s.clock.stop:
+            problems.append((loc, f"{moment.isoformat()} is outside the clock ({s.clock.start} to {s.clock.stop})"))
+
+    for i, rel in enumerate(s.relationships):
+        known(("relationships", i, "a"), rel.a)
+        known(("relationships", i, "b"), rel.b)
+    for i, session in enumerate(s.sessions):
+        inside_clock(("sessions", i, "at"), session.at)
+        if isinstance(session, RoleplaySession):
+            known(("sessions", i, "assistant", "agent"), session.assistant.agent)
+            known(("sessions", i, "user", "agent"), session.user.agent)
+        else:
+            known(("sessions", i, "agent"), session.agent)
+    for i, probe in enumerate(s.probes):
+        inside_clock(("probes", i, "at"), probe.at)
+        asked = [] if probe.ask == "all" else [probe.ask] if isinstance(probe.ask, str) else probe.ask
+        for who in asked:
+            known(("probes", i, "ask"), who)
+    return problems
+
+
+def _problems(path: str, root: yaml.Node | None, found: list[tuple[Loc, str]]) -> list[Problem]:
+    out = []
+    for loc, message in found:
+        line, shown = _locate(root, loc)
+        out.append(Problem(file=path, line=line, field=_field_path(shown), message=message))
+    return sorted(out, key=lambda p: p.line)
+
+
+def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
+    """Parse and check scenario text; raise ScenarioError listing every problem with its line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([Problem(file=path, line=line, field="(yaml)", message=f"not valid YAML: {reason}")]) from None
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(file=path, line=1, field="(root)", message="a scenario must be a YAML mapping")])
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        found = [(tuple(err["loc"]), err["msg"]) for err in exc.errors()]
+        raise ScenarioError(_problems(path, root, found)) from None
+    if found := _cross_check(scenario):
+        raise ScenarioError(_problems(path, root, found))
+    return scenario
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read a scenario file; unreadable or binary files are reported like any other problem."""
+    shown = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([Problem(file=shown, line=1, field="(file)", message=exc.strerror or str(exc))]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError([Problem(file=shown, line=line, field="(file)", message="not UTF-8 text")]) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ScenarioError([Problem(file=shown, line=line, field="(file)", message="binary data, not YAML")])
+    return parse_scenario(text, shown)
