@@ -33,22 +33,35 @@ class Setting(BaseModel):
 
 def _prompt(speaker: Persona, setting: Setting, history: list[tuple[str, str]]) -> list[ChatMessage]:
     knowledge = "".join(f"\n- {fact}" for fact in speaker.memories)
-    system = speaker.describe() + (f"\nThings you know:{knowledge}" if knowledge else "")
-    others = ", ".join(
-        f"{name} ({setting.relationships[name]})" if name in setting.relationships else name
+    system = (
+        f"{speaker.describe()}"
+        + (f"\nWhat you know:{knowledge}" if knowledge else "")
+        + "\nYou are a person living your day, not an assistant. Speak casually, in the first person, "
+        "in one or two sentences, and never put a name in front of your words."
+    )
+    company = "; ".join(
+        f"{name}, your {setting.relationships[name]}" if name in setting.relationships else name
         for name in setting.listeners
     )
-    around = f" Around you: {', '.join(setting.objects)}." if setting.objects else ""
-    scene = (
-        f"It is {setting.time:%A %B %d, %H:%M}. You are at {setting.place} in {setting.area}.{around} "
-        f"You are talking with {others}."
-    )
+    around = f" Nearby: {', '.join(setting.objects)}." if setting.objects else ""
+    scene = f"{setting.time:%A %H:%M}, at {setting.place} in {setting.area}.{around} With you: {company}."
     if history:
         transcript = "\n".join(f"{who}: {text}" for who, text in history[-HISTORY_WINDOW:])
-        ask = f"The conversation so far:\n{transcript}\n\nWhat do you say next? Stay in character and keep it short."
+        ask = f"So far:\n{transcript}\n\nReply to them as {speaker.name}. Say something new; do not repeat earlier lines."
     else:
-        ask = "You start the conversation. Greet them and say something that fits who you are and what you know."
+        ask = f"You speak first. Greet them as {speaker.name} and bring up something on your mind."
     return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=f"{scene}\n{ask}")]
+
+
+def _strip_name_prefixes(text: str, names: list[str]) -> str:
+    """Small models echo the transcript format (`Name: ...`), sometimes twice; drop those labels."""
+    changed = True
+    while changed:
+        changed = False
+        for name in names:
+            if text.startswith(f"{name}:"):
+                text, changed = text[len(name) + 1 :].lstrip(), True
+    return text
 
 
 async def next_line(
@@ -56,8 +69,5 @@ async def next_line(
 ) -> NextLine:
     """Ask the model for the speaker's next line; raises ModelUnavailableError when the model gives none."""
     reply = await gateway.structured(_prompt(speaker, setting, history), NextLine, purpose="utterance")
-    prefix = f"{speaker.name}:"
-    text = reply.line.strip()
-    if text.startswith(prefix):  # small models often echo the transcript format
-        text = text[len(prefix):].strip()
+    text = _strip_name_prefixes(reply.line.strip(), [speaker.name, *setting.listeners])
     return NextLine(line=text or reply.line, end_conversation=reply.end_conversation)

@@ -19,6 +19,6 @@ class Persona(BaseModel):
 
     def describe(self) -> str:
         """A second-person sketch used at the top of the agent's prompts."""
-        age = f", aged {self.age}" if self.age is not None else ""
-        traits = f" People would call you {self.traits}." if self.traits else ""
+        age = f", {self.age} years old" if self.age is not None else ""
+        traits = f" Your personality: {self.traits}." if self.traits else ""
         return f"You are {self.name}{age}.{traits} {self.persona}".strip()

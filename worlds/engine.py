@@ -196,7 +196,7 @@ class Engine:
                     speaker=speaker, place=conv.place, text=said.line,
                 )
             )
-            if said.end_conversation and len(conv.history) >= 2:
+            if said.end_conversation and len(conv.history) >= limits.min_lines:
                 events.append(self._end(conv, tick, now, "farewell"))
                 break
             if len(conv.history) >= limits.max_lines:

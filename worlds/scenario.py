@@ -43,6 +43,7 @@ class RelationshipSpec(Strict):
 class ConversationSpec(Strict):
     """How the meeting-and-talking loop paces conversations."""
 
+    min_lines: int = Field(default=4, ge=2, le=200, description="Lines said before a goodbye is honoured.")
     max_lines: int = Field(default=8, ge=2, le=200)
     lines_per_tick: int = Field(default=2, ge=1, le=50)
     cooldown: Duration = timedelta(hours=2)
@@ -121,6 +122,14 @@ class ScenarioError(Exception):
 
 Loc = tuple[int | str, ...]
 
+#: Every field name a scenario record has; a `loc` part not among them is a validator-only label.
+_FIELD_NAMES = frozenset(
+    name
+    for model in (Scenario, Clock, ModelsSpec, WorldSpec, Persona, RelationshipSpec, ConversationSpec,
+                  SessionRole, RoleplaySession, SelfRefineSession, Probe)
+    for name in model.model_fields
+)
+
 
 def _field_path(loc: Loc) -> str:
     out = ""
@@ -146,11 +155,10 @@ def _locate(root: yaml.Node | None, loc: Loc) -> tuple[int, Loc]:
         if child is not None:
             node = child
             shown.append(part)
-        elif isinstance(part, str) and isinstance(node, yaml.MappingNode):
-            # A field the document lacks; skip the union-branch tag pydantic adds (the node's `type`).
-            tags = {value.value for key, value in node.value if key.value == "type" and isinstance(value, yaml.ScalarNode)}
-            if part not in tags:
-                shown.append(part)
+        elif isinstance(part, str) and isinstance(node, yaml.MappingNode) and part in _FIELD_NAMES:
+            # A field the document lacks; other parts are union-branch labels pydantic adds
+            # (a session's `type` tag, or `literal['all']` / `list[str]` for a mapping given to `ask`).
+            shown.append(part)
     return line, tuple(shown)
 
 
@@ -159,7 +167,13 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     if s.clock.step <= timedelta(0):
         problems.append((("clock", "step"), "must be longer than zero"))
-    if s.clock.stop <= s.clock.start:
+    # Times with and without a UTC offset cannot be compared; say so instead of crashing on `<`.
+    zoned = s.clock.start.utcoffset() is not None
+    clash = "has no time zone but clock.start has one" if zoned else "has a time zone but clock.start has none"
+    clock_ok = (s.clock.stop.utcoffset() is not None) == zoned
+    if not clock_ok:
+        problems.append((("clock", "stop"), clash))
+    elif s.clock.stop <= s.clock.start:
         problems.append((("clock", "stop"), f"must be after clock.start ({s.clock.start.isoformat()})"))
     places = s.place_names()
     seen_places: set[str] = set()
@@ -181,7 +195,11 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
             problems.append((loc, f"unknown agent {who!r}"))
 
     def inside_clock(loc: Loc, moment: Any) -> None:
-        if isinstance(moment, datetime) and not s.clock.start <= moment <= s.clock.stop:
+        if not isinstance(moment, datetime) or not clock_ok:
+            return
+        if (moment.utcoffset() is not None) != zoned:
+            problems.append((loc, f"{moment.isoformat()} {clash}"))
+        elif not s.clock.start <= moment <= s.clock.stop:
             problems.append((loc, f"{moment.isoformat()} is outside the clock ({s.clock.start} to {s.clock.stop})"))
 
     for i, rel in enumerate(s.relationships):
@@ -203,11 +221,17 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
 
 
 def _problems(path: str, root: yaml.Node | None, found: list[tuple[Loc, str]]) -> list[Problem]:
-    out = []
+    """Located problems, one per field: a union's per-branch complaints are joined with 'or'."""
+    merged: dict[tuple[int, str], list[str]] = {}
     for loc, message in found:
         line, shown = _locate(root, loc)
-        out.append(Problem(file=path, line=line, field=_field_path(shown), message=message))
-    return sorted(out, key=lambda p: p.line)
+        messages = merged.setdefault((line, _field_path(shown)), [])
+        if message not in messages:
+            messages.append(message)
+    return [
+        Problem(file=path, line=line, field=field, message=" or ".join(messages))
+        for (line, field), messages in sorted(merged.items(), key=lambda item: item[0][0])
+    ]
 
 
 def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
@@ -219,6 +243,9 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else 1
         reason = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: it has a position, not a mark
+            line = text[: exc.position].count("\n") + 1
+            reason = f"character #x{exc.character:04x} is not allowed ({exc.reason})"
         raise ScenarioError([Problem(file=path, line=line, field="(yaml)", message=f"not valid YAML: {reason}")]) from None
     if not isinstance(data, dict):
         raise ScenarioError([Problem(file=path, line=1, field="(root)", message="a scenario must be a YAML mapping")])

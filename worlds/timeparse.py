@@ -17,13 +17,21 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        if not value >= 0:  # negative, or NaN
+            raise ValueError(f"{value!r} is not a duration; write it like 90s, 10m, 1h or 1h30m")
+        try:
+            return timedelta(seconds=value)
+        except OverflowError:  # .inf, 1e20
+            raise ValueError(f"{value!r} is too long a duration") from None
     text = str(value).strip().lower().replace(" ", "")
     if not text or _PART.sub("", text):
         raise ValueError(f"{value!r} is not a duration; write it like 90s, 10m, 1h or 1h30m")
     total = timedelta()
-    for amount, unit in _PART.findall(text):
-        total += timedelta(**{_UNITS[unit]: float(amount)})
+    try:
+        for amount, unit in _PART.findall(text):
+            total += timedelta(**{_UNITS[unit]: float(amount)})
+    except OverflowError:  # 99999999999d
+        raise ValueError(f"{value!r} is too long a duration") from None
     return total
 
 
@@ -40,9 +48,12 @@ def parse_moment(value: str, start: datetime) -> datetime:
 
 def format_duration(value: timedelta) -> str:
     """The inverse of parse_duration, so resolved scenarios read back the same."""
-    seconds = int(value.total_seconds())
+    seconds = value // timedelta(seconds=1)
     hours, minutes, secs = seconds // 3600, seconds % 3600 // 60, seconds % 60
-    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
+    # Keep sub-second parts (`1.5s`): dropping them made `0.5s` read back as the invalid `0s`.
+    fraction = f"{value.microseconds / 1e6:.6f}".rstrip("0")[1:] if value.microseconds else ""
+    parts = ((hours, "h", ""), (minutes, "m", ""), (secs, "s", fraction))
+    return "".join(f"{n}{frac}{unit}" for n, unit, frac in parts if n or frac) or "0s"
 
 
 #: A timedelta written as `10m`, `1h30m` or `90s` in scenario files.

@@ -52,6 +52,10 @@ class LlamaCppBackend(Backend):
         if request.json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
         with lock:
+            # Evaluate every prompt from scratch. Reusing the previous call's KV cache changes the
+            # last prompt token's logits slightly (a 1-token batch instead of the full batch), so a
+            # seeded call would sample different text depending on which call ran before it.
+            llm.reset()
             out = llm.create_chat_completion(
                 messages=[m.model_dump() for m in request.messages],
                 temperature=request.temperature,

@@ -1,0 +1,239 @@
+"""The model gateway on offline backends: parsing, repair, retries, fallbacks, limits, cache, specs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, Field
+
+from agents.gateway import (
+    ChatMessage,
+    ModelGateway,
+    ModelReply,
+    ModelRequest,
+    ModelSpecError,
+    ModelUnavailableError,
+    PermanentModelError,
+    RequestCache,
+    TransientModelError,
+    build_backend,
+    call_scope,
+)
+from agents.gateway.backends.base import Backend
+from agents.gateway.backends.fake import FakeChatBackend
+from agents.gateway.records import GatewayRecord
+
+MESSAGES = [ChatMessage(role="user", content="Rate how important this is.")]
+
+
+class Rating(BaseModel):
+    score: int = Field(ge=1, le=10)
+    reason: str
+
+
+class Scripted(Backend):
+    """Plays back a list of replies and exceptions, one per call."""
+
+    def __init__(self, script: list[str | BaseException | float], max_in_flight: int = 4, timeout_s: float = 5.0):
+        self.name = "scripted"
+        self.script = list(script)
+        self.calls: list[ModelRequest] = []
+        self.max_in_flight = max_in_flight
+        self.timeout_s = timeout_s
+
+    async def generate(self, request: ModelRequest) -> ModelReply:
+        self.calls.append(request)
+        step = self.script.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        if isinstance(step, float):
+            await asyncio.sleep(step)
+            return ModelReply(text="slow", prompt_tokens=1, completion_tokens=1)
+        return ModelReply(text=step, prompt_tokens=3, completion_tokens=2)
+
+
+class RateLimitError(Exception):
+    status_code = 429
+
+
+class AuthenticationError(Exception):
+    status_code = 401
+
+
+def recording() -> tuple[list[GatewayRecord], callable]:
+    records: list[GatewayRecord] = []
+    return records, records.append
+
+
+def kinds(records: list[GatewayRecord]) -> list[str]:
+    return [r.kind for r in records]
+
+
+def fast_gateway(backend: Backend, **kwargs) -> ModelGateway:
+    return ModelGateway(backend, backoff_base_s=0.01, backoff_max_s=0.05, **kwargs)
+
+
+async def test_structured_output_parses_on_fake_model():
+    records, sink = recording()
+    gateway = fast_gateway(FakeChatBackend())
+    with call_scope("Ann", seed=1, sink=sink):
+        rating = await gateway.structured(MESSAGES, Rating, purpose="importance")
+    assert isinstance(rating, Rating) and 1 <= rating.score <= 10
+    assert kinds(records) == ["model_call"]
+    call = records[0]
+    assert call.agent == "Ann" and call.purpose == "importance" and call.structured == "Rating"
+    assert call.prompt_tokens > 0 and call.completion_tokens > 0 and not call.cached
+
+
+async def test_malformed_json_is_repaired_and_counted():
+    records, sink = recording()
+    gateway = fast_gateway(FakeChatBackend(malformed_rate=1.0))
+    with call_scope("Ann", seed=1, sink=sink):
+        rating = await gateway.structured(MESSAGES, Rating, purpose="importance")
+    assert isinstance(rating, Rating)
+    assert kinds(records) == ["model_call", "model_repair"]
+    assert "```" in records[1].raw and Rating.model_validate_json(records[1].repaired) == rating
+    assert gateway.counters.repairs == 1 and gateway.counters.retries == 0
+
+
+async def test_invalid_output_is_retried_with_a_correction_then_succeeds():
+    backend = Scripted(['{"score": 42, "reason": "too big"}', '{"score": 7, "reason": "fine"}'])
+    records, sink = recording()
+    gateway = fast_gateway(backend)
+    with call_scope("Ann", seed=1, sink=sink):
+        rating = await gateway.structured(MESSAGES, Rating, purpose="importance")
+    assert rating == Rating(score=7, reason="fine")
+    assert kinds(records) == ["model_call", "model_retry", "model_call"]
+    assert records[1].reason == "invalid_output" and "score" in records[1].detail
+    second = backend.calls[1].messages
+    assert second[-2].role == "assistant" and "could not be used" in second[-1].content
+    assert gateway.counters.retries == 1
+
+
+async def test_unusable_output_falls_back_to_default_and_is_counted():
+    records, sink = recording()
+    gateway = fast_gateway(FakeChatBackend(garbage_rate=1.0), max_parse_attempts=3)
+    default = Rating(score=5, reason="neutral")
+    with call_scope("Ann", seed=1, sink=sink):
+        rating = await gateway.structured(MESSAGES, Rating, purpose="importance", default=default)
+    assert rating == default
+    assert kinds(records) == ["model_call", "model_retry", "model_call", "model_retry", "model_call", "model_fallback"]
+    assert gateway.counters.fallbacks == 1 and gateway.counters.retries == 2
+    with pytest.raises(ModelUnavailableError):
+        await gateway.structured(MESSAGES, Rating, purpose="importance")
+
+
+async def test_transient_errors_back_off_exponentially_then_succeed():
+    backend = Scripted([TransientModelError("boom"), RateLimitError("slow down"), "fine"])
+    records, sink = recording()
+    gateway = ModelGateway(backend, backoff_base_s=0.05, backoff_max_s=1.0)
+    started = time.perf_counter()
+    with call_scope(None, seed=0, sink=sink):
+        assert await gateway.complete(MESSAGES, purpose="chat") == "fine"
+    elapsed = time.perf_counter() - started
+    retries = [r for r in records if r.kind == "model_retry"]
+    assert [r.reason for r in retries] == ["error", "rate_limit"]
+    assert 0.025 <= retries[0].backoff_s <= 0.05 and 0.05 <= retries[1].backoff_s <= 0.1
+    assert elapsed >= retries[0].backoff_s + retries[1].backoff_s
+    assert records[-1].kind == "model_call" and records[-1].retries == 2
+
+
+async def test_time_outs_are_retried_as_timeouts():
+    backend = Scripted([1.0, "quick"], timeout_s=0.05)
+    records, sink = recording()
+    with call_scope(None, seed=0, sink=sink):
+        assert await fast_gateway(backend).complete(MESSAGES, purpose="chat") == "quick"
+    assert [r.reason for r in records if r.kind == "model_retry"] == ["timeout"]
+
+
+async def test_permanent_errors_are_not_retried():
+    backend = Scripted([AuthenticationError("bad key"), "never reached"])
+    with pytest.raises(AuthenticationError):
+        await fast_gateway(backend).complete(MESSAGES, purpose="chat")
+    assert len(backend.calls) == 1
+
+
+async def test_exhausted_retries_use_the_fallback_text():
+    backend = Scripted([TransientModelError("down")] * 3)
+    records, sink = recording()
+    gateway = fast_gateway(backend, max_attempts=3)
+    with call_scope("Bob", seed=0, sink=sink):
+        text = await gateway.complete(MESSAGES, purpose="chat", fallback="(no answer)")
+    assert text == "(no answer)"
+    assert kinds(records) == ["model_retry", "model_retry", "model_fallback"]
+    assert "3 attempts failed" in records[-1].reason and gateway.counters.fallbacks == 1
+
+
+async def test_in_flight_limit_holds_under_load():
+    backend = FakeChatBackend(latency=0.05, max_in_flight=3)
+    gateway = fast_gateway(backend)
+    prompts = [[ChatMessage(role="user", content=f"question {i}")] for i in range(20)]
+    started = time.perf_counter()
+    await asyncio.gather(*(gateway.complete(p, purpose="chat") for p in prompts))
+    assert backend.peak_in_flight == 3
+    assert time.perf_counter() - started >= 0.05 * 20 / 3 * 0.9
+    assert gateway.counters.calls == 20
+
+
+async def test_cache_serves_repeats_and_replay_refuses_to_call(tmp_path: Path):
+    cache = RequestCache(tmp_path / "cache.sqlite")
+    backend = Scripted(['{"score": 3, "reason": "meh"}'])
+    records, sink = recording()
+    for _ in range(2):
+        with call_scope("Ann", seed=9, sink=sink):
+            await fast_gateway(backend, cache=cache).structured(MESSAGES, Rating, purpose="importance")
+    assert len(backend.calls) == 1
+    assert [r.cached for r in records] == [False, True]
+    cache.close()
+    replay = RequestCache(tmp_path / "cache.sqlite", mode="replay")
+    with call_scope("Ann", seed=10, sink=sink), pytest.raises(PermanentModelError, match="replay"):
+        await fast_gateway(Scripted([]), cache=replay).structured(MESSAGES, Rating, purpose="importance")
+
+
+async def test_seeds_differ_per_call_and_repeat_per_scope():
+    def seeds() -> list[int]:
+        with call_scope("Ann", seed=5, sink=None) as scope:
+            return [scope.next_seed("chat") for _ in range(3)]
+
+    first = seeds()
+    assert first == seeds() and len(set(first)) == 3
+
+
+def test_fake_spec_options():
+    backend = build_backend("fake?latency=0.2&concurrency=7&error_rate=0.1")
+    assert isinstance(backend, FakeChatBackend)
+    assert backend.latency == 0.2 and backend.max_in_flight == 7 and backend.error_rate == 0.1
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("gpt-5", "unknown model spec"),
+        ("fake?speed=3", "unknown option"),
+        ("fake?latency=soon", "must be a number"),
+        ("llamacpp:/nowhere/model.gguf", "no GGUF file"),
+        ("openai-compatible:localhost:8000", "openai-compatible:http://HOST:PORT/v1?model=NAME"),
+        ("", "empty model spec"),
+    ],
+)
+def test_bad_specs_say_what_to_do(spec: str, needle: str):
+    with pytest.raises(ModelSpecError, match=None) as info:
+        build_backend(spec)
+    assert needle in str(info.value)
+
+
+def test_openai_without_key_names_the_variable(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ModelSpecError, match="OPENAI_API_KEY"):
+        build_backend("openai:gpt-4o-mini")
+
+
+def test_any_langchain_chat_model_is_a_backend():
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    backend = build_backend(FakeListChatModel(responses=['{"score": 2, "reason": "ok"}']))
+    rating = asyncio.run(fast_gateway(backend).structured(MESSAGES, Rating, purpose="importance"))
+    assert rating == Rating(score=2, reason="ok")
