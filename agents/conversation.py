@@ -31,11 +31,13 @@ class Setting(BaseModel):
     relationships: dict[str, str]
 
 
-def _prompt(speaker: Persona, setting: Setting, history: list[tuple[str, str]]) -> list[ChatMessage]:
-    knowledge = "".join(f"\n- {fact}" for fact in speaker.memories)
+def _prompt(
+    speaker: Persona, setting: Setting, history: list[tuple[str, str]], recollections: list[str]
+) -> list[ChatMessage]:
+    knowledge = "".join(f"\n- {fact}" for fact in recollections)
     system = (
         f"{speaker.describe()}"
-        + (f"\nWhat you know:{knowledge}" if knowledge else "")
+        + (f"\nWhat comes to mind right now:{knowledge}" if knowledge else "")
         + "\nYou are a person living your day, not an assistant. Speak casually, in the first person, "
         "in one or two sentences, and never put a name in front of your words."
     )
@@ -65,9 +67,14 @@ def _strip_name_prefixes(text: str, names: list[str]) -> str:
 
 
 async def next_line(
-    gateway: ModelGateway, speaker: Persona, setting: Setting, history: list[tuple[str, str]]
+    gateway: ModelGateway,
+    speaker: Persona,
+    setting: Setting,
+    history: list[tuple[str, str]],
+    recollections: list[str],
 ) -> NextLine:
     """Ask the model for the speaker's next line; raises ModelUnavailableError when the model gives none."""
-    reply = await gateway.structured(_prompt(speaker, setting, history), NextLine, purpose="utterance")
+    messages = _prompt(speaker, setting, history, recollections)
+    reply = await gateway.structured(messages, NextLine, purpose="utterance")
     text = _strip_name_prefixes(reply.line.strip(), [speaker.name, *setting.listeners])
     return NextLine(line=text or reply.line, end_conversation=reply.end_conversation)

@@ -13,7 +13,8 @@ SMALL_TOWN = """\
 name: small-town
 seed: 3
 clock: {start: 2023-02-13T08:00, step: 10m, stop: 2023-02-13T20:00}
-models: {default: fake}
+models: {default: fake, embeddings: fake}
+memory: {store: memory}
 world:
   places:
     Town:

@@ -95,6 +95,9 @@ def schema() -> None:
 def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     model: Annotated[str | None, typer.Option(help="Model spec; overrides the scenario's models.default.")] = None,
+    embeddings: Annotated[
+        str | None, typer.Option(help="Embedder: embedded (MiniLM) or fake; overrides models.embeddings.")
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder that receives the run folder.")] = Path("runs"),
     until: Annotated[str | None, typer.Option(help="Stop early: an ISO time or +DURATION from the start.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
@@ -108,15 +111,22 @@ def run(
         loaded = loaded.model_copy(update={"seed": seed})
     stop = parse_moment(until, loaded.clock.start) if until else loaded.clock.stop
     replay_from = RunFolder.open(replay) if replay is not None else None
-    if replay_from is not None and model is None:
-        model = replay_from.scenario().models.default
+    if replay_from is not None:
+        recorded = replay_from.scenario().models
+        model = model or recorded.default
+        embeddings = embeddings or recorded.embeddings
     err.print(f"[bold]simulacra[/bold] {_summary_line(loaded, stop)}", highlight=False)
-    summary = asyncio.run(_run_with_progress(loaded, out_dir, model, stop, replay_from))
+    summary = asyncio.run(_run_with_progress(loaded, out_dir, model, embeddings, stop, replay_from))
     _print_run_summary(summary, loaded.clock.ticks_until(stop))
 
 
 async def _run_with_progress(
-    scenario: Scenario, out_dir: Path, model: str | None, stop: datetime, replay_from: RunFolder | None
+    scenario: Scenario,
+    out_dir: Path,
+    model: str | None,
+    embeddings: str | None,
+    stop: datetime,
+    replay_from: RunFolder | None,
 ) -> RunSummary:
     clock = scenario.clock
     lines = 0
@@ -145,7 +155,7 @@ async def _run_with_progress(
     with progress:
         try:
             return await execute_run(
-                scenario, out_dir, model=model, until=stop, replay_from=replay_from,
+                scenario, out_dir, model=model, embeddings=embeddings, until=stop, replay_from=replay_from,
                 on_engine=hook_engine, on_tick=on_tick,
             )
         finally:

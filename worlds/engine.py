@@ -1,18 +1,22 @@
-"""The tick loop: agents move, meet and talk; independent conversations think concurrently."""
+"""The tick loop: agents move, meet, talk, remember and reflect; independent work runs concurrently."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import BaseModel
+
 from agents.conversation import Setting, next_line
 from agents.gateway import ModelGateway, ModelUnavailableError, call_scope
-from agents.gateway.records import GatewayRecord
 from agents.persona import Persona
+from agents.reflection import reflect
+from memory.stream import MemoryStream
 from worlds.eventlog import EventWriter
 from worlds.events import (
     ConversationEnded,
@@ -23,8 +27,10 @@ from worlds.events import (
     RunEnded,
     TickCompleted,
     Utterance,
-    from_gateway_record,
+    Warning_,
+    from_report,
 )
+from worlds.perception import perceive
 from worlds.places import World
 from worlds.scenario import Scenario
 
@@ -46,18 +52,42 @@ class Conversation:
     history: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class EventBuffer:
+    """Events of one concurrent task; buffers are joined in a fixed order, so logs never depend on timing."""
+
+    tick: int
+    now: datetime
+    events: list[EventBase] = field(default_factory=list)
+
+    def report(self, record: BaseModel) -> None:
+        self.events.append(from_report(record, self.tick, self.now))
+
+
+_buffer: contextvars.ContextVar[EventBuffer] = contextvars.ContextVar("simulacra_event_buffer")
+
+
+def report_to_current_buffer(record: BaseModel) -> None:
+    """Sink for memory streams: their reports join whichever task is running."""
+    _buffer.get().report(record)
+
+
 class Engine:
     """Advances a scenario tick by tick, writing every event to the log in a fixed order."""
 
-    def __init__(self, scenario: Scenario, gateway: ModelGateway, writer: EventWriter) -> None:
+    def __init__(
+        self, scenario: Scenario, gateway: ModelGateway, writer: EventWriter, streams: dict[str, MemoryStream]
+    ) -> None:
         self.scenario = scenario
         self.gateway = gateway
         self.writer = writer
+        self.streams = streams
         self.world = World(scenario)
         self.clock = scenario.clock
         self.personas: dict[str, Persona] = {a.name: a for a in scenario.agents}
         self.positions: dict[str, str] = {a.name: a.home for a in scenario.agents}
         self.active: dict[str, Conversation] = {}
+        self.ended: dict[str, list[tuple[str, str]]] = {}
         self.last_talk: dict[frozenset[str], datetime] = {}
         self.stop_requested = False
 
@@ -73,6 +103,7 @@ class Engine:
         tick = 0
         status = "completed"
         try:
+            await self._seed_memories()
             for tick in range(total):
                 if self.stop_requested:
                     status = "interrupted"
@@ -99,10 +130,40 @@ class Engine:
         ended = RunEnded(tick=ticks, sim_time=now, status=status, ticks=ticks, detail=detail)
         self.writer.write([*events, ended])
         self.writer.sync()
+        for stream in self.streams.values():
+            stream.flush()
         return ended
 
+    async def _each_agent(
+        self, tick: int, now: datetime, purpose: str, work: Callable[[str, MemoryStream], Awaitable[None]]
+    ) -> list[EventBase]:
+        """Run `work` for every agent at once, each in its own buffer and call scope; join in name order."""
+
+        async def one(name: str) -> list[EventBase]:
+            buffer = EventBuffer(tick, now)
+            _buffer.set(buffer)
+            with call_scope(agent=name, seed=stable_int(self.scenario.seed, purpose, tick, name), sink=buffer.report):
+                await work(name, self.streams[name])
+            return buffer.events
+
+        batches = await asyncio.gather(*(one(name) for name in sorted(self.streams)))
+        return [event for batch in batches for event in batch]
+
+    async def _seed_memories(self) -> None:
+        """The scenario's starting memories become the first records of each stream (once per run folder)."""
+        start = self.clock.start
+        for persona in self.scenario.agents:
+            stream = self.streams[persona.name]
+            if not stream.records:
+                for fact in persona.memories:
+                    stream.remember("observation", fact, start)
+        events = await self._each_agent(0, start, "seed", lambda _, stream: stream.commit())
+        self.writer.write(events)
+        self.writer.sync()
+
     async def step(self, tick: int, now: datetime) -> list[EventBase]:
-        """One tick: moves, new conversations, then every conversation advances at once."""
+        """One tick: moves, new conversations, talk (concurrent), then memories and reflection."""
+        positions_before = dict(self.positions)
         events: list[EventBase] = self._move(tick, now)
         events += self._meet(tick, now)
         batches = await asyncio.gather(
@@ -110,7 +171,21 @@ class Engine:
         )
         for batch in batches:
             events += batch
+        self.writer.number(events)
+        for seen in perceive(events, positions_before, self.ended):
+            self.streams[seen.agent].remember(seen.kind, seen.text, now, source_event=seen.source_event)
+        self.ended.clear()
+        events += await self._each_agent(tick, now, "commit", lambda _, stream: stream.commit())
+        events += await self._each_agent(tick, now, "reflect", self._reflect_if_due)
+        for stream in self.streams.values():
+            stream.flush()
         return events
+
+    async def _reflect_if_due(self, name: str, stream: MemoryStream) -> None:
+        if stream.should_reflect() and await reflect(self.gateway, stream, _buffer.get().now) is None:
+            buffer = _buffer.get()
+            buffer.events.append(Warning_(tick=buffer.tick, sim_time=buffer.now, agents=[name],
+                                          message="reflection skipped: the model gave no usable questions"))
 
     def _busy(self) -> set[str]:
         return {name for conv in self.active.values() for name in conv.participants}
@@ -171,41 +246,50 @@ class Engine:
             time=now, listeners=listeners, relationships=relationships,
         )
 
+    async def _recall(self, conv: Conversation, speaker: str, now: datetime) -> list[str]:
+        """What the speaker remembers about the company and the last thing said."""
+        others = ", ".join(p for p in conv.participants if p != speaker)
+        cue = conv.history[-1][1] if conv.history else f"meeting them at {conv.place}"
+        found = await self.streams[speaker].retrieve(f"{others}: {cue}", now, k=self.scenario.memory.retrieve_k)
+        return [memory.text for memory in found]
+
     async def _advance(self, conv: Conversation, tick: int, now: datetime) -> list[EventBase]:
         """Say this tick's lines of one conversation; its events are buffered so log order is fixed."""
-        events: list[EventBase] = []
-
-        def sink(record: GatewayRecord) -> None:
-            events.append(from_gateway_record(record, tick, now))
-
+        buffer = EventBuffer(tick, now)
+        _buffer.set(buffer)
         limits = self.scenario.conversation
         for _ in range(limits.lines_per_tick):
             speaker = conv.participants[len(conv.history) % len(conv.participants)]
             seed = stable_int(self.scenario.seed, conv.id, len(conv.history))
-            with call_scope(agent=speaker, seed=seed, sink=sink):
+            with call_scope(agent=speaker, seed=seed, sink=buffer.report):
                 try:
-                    said = await next_line(self.gateway, self.personas[speaker], self._setting(conv, speaker, now), conv.history)
+                    recollections = await self._recall(conv, speaker, now)
+                    setting = self._setting(conv, speaker, now)
+                    said = await next_line(self.gateway, self.personas[speaker], setting, conv.history, recollections)
                 except ModelUnavailableError as exc:
-                    events.append(Error(tick=tick, sim_time=now, agents=[speaker], message="no line from the model", detail=str(exc)))
-                    events.append(self._end(conv, tick, now, "model_unavailable"))
-                    return events
+                    buffer.events.append(
+                        Error(tick=tick, sim_time=now, agents=[speaker], message="no line from the model", detail=str(exc))
+                    )
+                    buffer.events.append(self._end(conv, tick, now, "model_unavailable"))
+                    return buffer.events
             conv.history.append((speaker, said.line))
-            events.append(
+            buffer.events.append(
                 Utterance(
                     tick=tick, sim_time=now, agents=list(conv.participants), conversation_id=conv.id,
                     speaker=speaker, place=conv.place, text=said.line,
                 )
             )
             if said.end_conversation and len(conv.history) >= limits.min_lines:
-                events.append(self._end(conv, tick, now, "farewell"))
+                buffer.events.append(self._end(conv, tick, now, "farewell"))
                 break
             if len(conv.history) >= limits.max_lines:
-                events.append(self._end(conv, tick, now, "max_lines"))
+                buffer.events.append(self._end(conv, tick, now, "max_lines"))
                 break
-        return events
+        return buffer.events
 
     def _end(self, conv: Conversation, tick: int, now: datetime, reason: str) -> ConversationEnded:
         del self.active[conv.id]
+        self.ended[conv.id] = conv.history
         self.last_talk[frozenset(conv.participants)] = now
         return ConversationEnded(
             tick=tick, sim_time=now, agents=list(conv.participants), conversation_id=conv.id,

@@ -21,12 +21,18 @@ class EventWriter:
         self.next_seq = next_seq
         self._file = path.open("a", encoding="utf-8")
 
-    def write(self, events: Iterable[EventBase]) -> None:
+    def number(self, events: Iterable[EventBase]) -> None:
+        """Give events their log position now, so memories can cite them before they are written."""
         for event in events:
-            event.seq = self.next_seq
-            event.wall_time = datetime.now(timezone.utc)
-            self.next_seq += 1
-            self._file.write(event.model_dump_json(exclude_none=False) + "\n")
+            if event.seq < 0:
+                event.seq = self.next_seq
+                event.wall_time = datetime.now(timezone.utc)
+                self.next_seq += 1
+
+    def write(self, events: list[EventBase]) -> None:
+        self.number(events)
+        for event in events:
+            self._file.write(event.model_dump_json() + "\n")
 
     def sync(self) -> None:
         """Call at a tick boundary: what was written survives a crash."""

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from agents.gateway.records import ModelCallRecord, ModelFallbackRecord, ModelRepairRecord, ModelRetryRecord
+from memory.reports import ImportanceScored, MemoryAdded, MemoryRetrieved, ReflectionRecorded
 
 #: Fields that vary with the machine rather than the simulation; ignored when comparing logs.
 WALL_CLOCK_FIELDS = frozenset({"wall_time", "latency_s", "run_id", "out_dir"})
@@ -16,7 +17,7 @@ WALL_CLOCK_FIELDS = frozenset({"wall_time", "latency_s", "run_id", "out_dir"})
 class EventBase(BaseModel):
     """What every event carries: order, simulated and real time, and who it concerns."""
 
-    seq: int = 0
+    seq: int = -1
     tick: int
     sim_time: datetime
     wall_time: datetime | None = None
@@ -91,6 +92,22 @@ class ModelFallback(EventBase, ModelFallbackRecord):
     pass
 
 
+class MemoryAddedEvent(EventBase, MemoryAdded):
+    pass
+
+
+class ImportanceScoredEvent(EventBase, ImportanceScored):
+    pass
+
+
+class MemoryRetrievedEvent(EventBase, MemoryRetrieved):
+    pass
+
+
+class ReflectionEvent(EventBase, ReflectionRecorded):
+    pass
+
+
 class Warning_(EventBase):
     kind: Literal["warning"] = "warning"
     message: str
@@ -102,24 +119,29 @@ class Error(EventBase):
     detail: str = ""
 
 
+_EVENT_TYPES = (
+    RunStarted, RunEnded, TickCompleted, Moved, ConversationStarted, Utterance, ConversationEnded,
+    ModelCall, ModelRetry, ModelRepair, ModelFallback,
+    MemoryAddedEvent, ImportanceScoredEvent, MemoryRetrievedEvent, ReflectionEvent, Warning_, Error,
+)
 Event = Annotated[
     RunStarted | RunEnded | TickCompleted | Moved | ConversationStarted | Utterance | ConversationEnded
-    | ModelCall | ModelRetry | ModelRepair | ModelFallback | Warning_ | Error,
+    | ModelCall | ModelRetry | ModelRepair | ModelFallback
+    | MemoryAddedEvent | ImportanceScoredEvent | MemoryRetrievedEvent | ReflectionEvent | Warning_ | Error,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-EVENT_KINDS = sorted(
-    cls.model_fields["kind"].default
-    for cls in (RunStarted, RunEnded, TickCompleted, Moved, ConversationStarted, Utterance, ConversationEnded,
-                ModelCall, ModelRetry, ModelRepair, ModelFallback, Warning_, Error)
-)
-_FROM_RECORD = {
-    "model_call": ModelCall, "model_retry": ModelRetry, "model_repair": ModelRepair, "model_fallback": ModelFallback,
+EVENT_KINDS = sorted(cls.model_fields["kind"].default for cls in _EVENT_TYPES)
+#: Reports from the gateway and the memory stream, by kind, and the event type that places them in time.
+_FROM_REPORT = {
+    cls.model_fields["kind"].default: cls
+    for cls in (ModelCall, ModelRetry, ModelRepair, ModelFallback,
+                MemoryAddedEvent, ImportanceScoredEvent, MemoryRetrievedEvent, ReflectionEvent)
 }
 
 
-def from_gateway_record(record: BaseModel, tick: int, sim_time: datetime) -> EventBase:
-    """Place a gateway report on the simulation timeline."""
-    data = record.model_dump()
+def from_report(report: BaseModel, tick: int, sim_time: datetime) -> EventBase:
+    """Place a gateway or memory report on the simulation timeline."""
+    data = report.model_dump()
     agents = [data["agent"]] if data.get("agent") else []
-    return _FROM_RECORD[data["kind"]](tick=tick, sim_time=sim_time, agents=agents, **data)
+    return _FROM_REPORT[data["kind"]](tick=tick, sim_time=sim_time, agents=agents, **data)

@@ -7,11 +7,14 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
 from agents.gateway import GatewayCounters, ModelGateway, RequestCache, build_backend
-from worlds.engine import Engine
+from agents.importance import model_importance_scorer
+from memory import ChromaStore, InMemoryStore, MemoryStore, MemoryStream, build_embedder
+from worlds.engine import Engine, report_to_current_buffer
 from worlds.eventlog import EventWriter
 from worlds.events import EventBase, RunStarted, Warning_
 from worlds.runfolder import RunFolder
@@ -28,6 +31,23 @@ class RunSummary(BaseModel):
     counters: GatewayCounters
 
 
+MEMORY_DIR = "memory"
+
+
+def _memory(scenario: Scenario, folder: RunFolder, gateway: ModelGateway, embeddings: str | Embeddings) -> dict[str, MemoryStream]:
+    """One stream per agent over a shared store (chromadb in the run folder unless the scenario says memory)."""
+    store: MemoryStore = ChromaStore(folder.path / MEMORY_DIR) if scenario.memory.store == "chroma" else InMemoryStore()
+    embedder = build_embedder(embeddings)
+    scorer = model_importance_scorer(gateway)
+    return {
+        agent.name: MemoryStream(
+            agent.name, store, embedder, scorer, weights=scenario.memory.weights,
+            reflection_threshold=scenario.memory.reflection_threshold, sink=report_to_current_buffer,
+        )
+        for agent in scenario.agents
+    }
+
+
 def _pending_features(scenario: Scenario) -> list[str]:
     """Scenario parts this version validates but does not act on yet; logged, never silently dropped."""
     notes = []
@@ -42,6 +62,7 @@ async def execute_run(
     scenario: Scenario,
     out_dir: Path,
     model: str | BaseChatModel | None = None,
+    embeddings: str | Embeddings | None = None,
     until: datetime | None = None,
     replay_from: RunFolder | None = None,
     on_engine: Callable[[Engine], None] | None = None,
@@ -49,16 +70,18 @@ async def execute_run(
 ) -> RunSummary:
     """Run `scenario` into a new folder under `out_dir`; with `replay_from`, answer only from its cache."""
     spec = model if model is not None else scenario.models.default
+    embedder_spec = embeddings if embeddings is not None else scenario.models.embeddings
     backend = build_backend(spec)
-    if isinstance(spec, str):
-        scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": spec})})
+    resolved = {"default": spec, "embeddings": embedder_spec}
+    models = scenario.models.model_copy(update={k: v for k, v in resolved.items() if isinstance(v, str)})
+    scenario = scenario.model_copy(update={"models": models})
     folder = RunFolder.create(out_dir, scenario)
     if replay_from is not None:
         shutil.copyfile(replay_from.cache_path, folder.cache_path)
     cache = RequestCache(folder.cache_path, mode="replay" if replay_from is not None else "read_write")
     gateway = ModelGateway(backend, cache=cache)
     writer = EventWriter(folder.events_path)
-    engine = Engine(scenario, gateway, writer)
+    engine = Engine(scenario, gateway, writer, _memory(scenario, folder, gateway, embedder_spec))
     if on_engine is not None:
         on_engine(engine)
     stop = min(until or scenario.clock.stop, scenario.clock.stop)

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.persona import Persona
+from memory.scoring import RetrievalWeights
 from worlds.clock import Clock
 from worlds.timeparse import Duration
 
@@ -48,6 +49,15 @@ class ConversationSpec(Strict):
     lines_per_tick: int = Field(default=2, ge=1, le=50)
     cooldown: Duration = timedelta(hours=2)
     move_chance: float = Field(default=0.3, ge=0, le=1)
+
+
+class MemorySpec(Strict):
+    """Where memories live and how retrieval and reflection are tuned."""
+
+    store: Literal["chroma", "memory"] = "chroma"
+    retrieve_k: int = Field(default=5, ge=1, le=100)
+    reflection_threshold: float = Field(default=150.0, gt=0)
+    weights: RetrievalWeights = RetrievalWeights()
 
 
 class SessionRole(Strict):
@@ -93,6 +103,7 @@ class Scenario(Strict):
     agents: list[Persona] = Field(min_length=1)
     relationships: list[RelationshipSpec] = Field(default_factory=list)
     conversation: ConversationSpec = ConversationSpec()
+    memory: MemorySpec = MemorySpec()
     sessions: list[Session] = Field(default_factory=list)
     probes: list[Probe] = Field(default_factory=list)
 

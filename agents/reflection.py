@@ -1,0 +1,102 @@
+"""Reflection: salient questions about recent memories, then cited insights stored as deeper memories."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from agents.gateway import ChatMessage, ModelGateway, ModelUnavailableError
+from memory.records import MemoryRecord
+from memory.reports import CitedInsight, ReflectionRecorded
+from memory.stream import MemoryStream
+
+RECENT_WINDOW = 100
+QUESTIONS = 3
+INSIGHTS_PER_QUESTION = 5
+EVIDENCE_PER_QUESTION = 12
+
+
+class SalientQuestions(BaseModel):
+    questions: list[str] = Field(min_length=1, max_length=QUESTIONS)
+
+
+class Insight(BaseModel):
+    insight: str = Field(min_length=1)
+    evidence: list[int] = Field(description="Numbers of the statements this insight rests on.")
+
+
+class Insights(BaseModel):
+    insights: list[Insight] = Field(min_length=1, max_length=INSIGHTS_PER_QUESTION)
+
+
+def _numbered(texts: list[str]) -> str:
+    return "\n".join(f"{i}. {text}" for i, text in enumerate(texts, start=1))
+
+
+async def _questions(gateway: ModelGateway, agent: str, recent: list[MemoryRecord]) -> list[str]:
+    messages = [
+        ChatMessage(role="system", content=f"You help {agent} make sense of their recent experiences."),
+        ChatMessage(
+            role="user",
+            content=(
+                f"Recent memories of {agent}:\n{_numbered([r.text for r in recent])}\n\n"
+                f"Given only these, which {QUESTIONS} high-level questions about {agent}, the people around them "
+                "and what is going on are the most worth answering?"
+            ),
+        ),
+    ]
+    result = await gateway.structured(messages, SalientQuestions, purpose="reflection_questions", max_tokens=160)
+    return [q.strip() for q in result.questions if q.strip()]
+
+
+async def _insights(gateway: ModelGateway, agent: str, question: str, statements: list[str]) -> list[Insight]:
+    messages = [
+        ChatMessage(role="system", content=f"You draw careful conclusions for {agent} from numbered statements."),
+        ChatMessage(
+            role="user",
+            content=(
+                f"Statements about {agent}:\n{_numbered(statements)}\n\nQuestion: {question}\n"
+                f"Write up to {INSIGHTS_PER_QUESTION} high-level insights that answer it. For each, list the numbers "
+                "of the statements it rests on."
+            ),
+        ),
+    ]
+    result = await gateway.structured(messages, Insights, purpose="reflection_insights", max_tokens=320)
+    return result.insights
+
+
+async def reflect(gateway: ModelGateway, stream: MemoryStream, now: datetime) -> ReflectionRecorded | None:
+    """One reflection pass (Generative Agents §4.2); returns its report, or None if the model gave nothing."""
+    importance_sum = stream.importance_since_reflection
+    stream.reset_reflection()
+    recent = stream.recent(RECENT_WINDOW)
+    if not recent:
+        return None
+    try:
+        questions = await _questions(gateway, stream.agent, recent)
+    except ModelUnavailableError:
+        return None
+    kept: list[CitedInsight] = []
+    dropped: list[int] = []
+    for question in questions:
+        evidence = await stream.retrieve(question, now, k=EVIDENCE_PER_QUESTION)
+        try:
+            insights = await _insights(gateway, stream.agent, question, [e.text for e in evidence])
+        except ModelUnavailableError:
+            continue
+        for insight in insights:
+            cited = []
+            for number in dict.fromkeys(insight.evidence):
+                if 1 <= number <= len(evidence):
+                    cited.append(evidence[number - 1].id)
+                else:
+                    dropped.append(number)
+            kept.append(CitedInsight(text=insight.insight.strip(), evidence=cited))
+            stream.remember("reflection", insight.insight.strip(), now, evidence=cited)
+    await stream.commit()
+    report = ReflectionRecorded(
+        agent=stream.agent, importance_sum=importance_sum, questions=questions, insights=kept, dropped_citations=dropped
+    )
+    stream.emit(report)
+    return report

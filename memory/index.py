@@ -1,0 +1,49 @@
+"""One agent's memories as contiguous arrays, so scoring every candidate is a few vector operations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+
+#: Times are stored as hours since this moment (float64 keeps sub-second precision for centuries).
+EPOCH = datetime(2000, 1, 1)
+
+
+def hours(moment: datetime) -> float:
+    return (moment.replace(tzinfo=None) - EPOCH).total_seconds() / 3600.0
+
+
+class VectorIndex:
+    """Growable embedding matrix plus importance and last-access columns, row i = i-th memory added."""
+
+    def __init__(self, dimensions: int, capacity: int = 1024) -> None:
+        self.dimensions = dimensions
+        self.size = 0
+        self.embeddings = np.zeros((capacity, dimensions), dtype=np.float32)
+        self.importance = np.zeros(capacity, dtype=np.float32)
+        self.last_access = np.zeros(capacity, dtype=np.float64)
+
+    def _grow(self, needed: int) -> None:
+        capacity = self.embeddings.shape[0]
+        if needed <= capacity:
+            return
+        new = max(needed, capacity * 2)
+        self.embeddings = np.resize(self.embeddings, (new, self.dimensions))
+        self.importance = np.resize(self.importance, new)
+        self.last_access = np.resize(self.last_access, new)
+
+    def append(self, vectors: np.ndarray, importance: np.ndarray, last_access: np.ndarray) -> None:
+        """Add rows; vectors are normalised here so relevance is a dot product."""
+        count = vectors.shape[0]
+        self._grow(self.size + count)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        end = self.size + count
+        self.embeddings[self.size : end] = vectors / norms
+        self.importance[self.size : end] = importance
+        self.last_access[self.size : end] = last_access
+        self.size = end
+
+    def view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.embeddings[: self.size], self.importance[: self.size], self.last_access[: self.size]

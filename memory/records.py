@@ -1,0 +1,29 @@
+"""The memory record: one natural-language fact an agent holds, with its scores and provenance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+MemoryKind = Literal["observation", "reflection", "plan", "chat", "session"]
+
+
+class MemoryRecord(BaseModel):
+    """A memory as stored; `embedding` is left out of logs (see `without_embedding`)."""
+
+    id: str
+    agent: str
+    kind: MemoryKind
+    text: str
+    created: datetime
+    last_accessed: datetime
+    importance: int = Field(ge=1, le=10)
+    evidence: list[str] = Field(default_factory=list)
+    depth: int = Field(default=0, ge=0)
+    source_event: int | None = None
+    embedding: list[float] | None = Field(default=None, repr=False)
+
+    def without_embedding(self) -> MemoryRecord:
+        return self.model_copy(update={"embedding": None})

@@ -1,0 +1,106 @@
+"""Durable homes for memory records: chromadb (persistent, the default) and a dict (tests, small runs)."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from datetime import datetime
+from pathlib import Path
+
+from memory.records import MemoryRecord
+
+#: chromadb rejects batches above its own limit (5461 here); stay under it.
+_CHROMA_BATCH = 5000
+#: Retrieval is exact and in-process, so chroma's HNSW only needs to exist, not to be good:
+#: cheap construction parameters more than double insert throughput (docs/benchmarks.md).
+_HNSW = {"hnsw:space": "cosine", "hnsw:construction_ef": 16, "hnsw:M": 4, "hnsw:batch_size": 10000,
+         "hnsw:sync_threshold": 50000}
+
+
+class MemoryStore(ABC):
+    """Where records persist; the stream keeps its own in-process index for scoring."""
+
+    @abstractmethod
+    def add(self, records: list[MemoryRecord]) -> None:
+        """Persist new records (each with its embedding)."""
+
+    @abstractmethod
+    def touch(self, ids: list[str], when: datetime) -> None:
+        """Record that these memories were just retrieved."""
+
+    @abstractmethod
+    def load(self, agent: str) -> list[MemoryRecord]:
+        """All of an agent's records, embeddings included, oldest first."""
+
+    def close(self) -> None:
+        """Release files and handles."""
+
+
+class InMemoryStore(MemoryStore):
+    """A dict of records: nothing survives the process."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, MemoryRecord] = {}
+
+    def add(self, records: list[MemoryRecord]) -> None:
+        for record in records:
+            self.records[record.id] = record
+
+    def touch(self, ids: list[str], when: datetime) -> None:
+        for memory_id in ids:
+            self.records[memory_id] = self.records[memory_id].model_copy(update={"last_accessed": when})
+
+    def load(self, agent: str) -> list[MemoryRecord]:
+        return [r for r in self.records.values() if r.agent == agent]
+
+
+def _metadata(record: MemoryRecord) -> dict[str, str | int | float]:
+    return {
+        "agent": record.agent, "kind": record.kind, "created": record.created.isoformat(),
+        "last_accessed": record.last_accessed.isoformat(), "importance": record.importance,
+        "depth": record.depth, "evidence": json.dumps(record.evidence),
+        "source_event": -1 if record.source_event is None else record.source_event,
+        "order": int(record.id.rsplit("#", 1)[-1]) if "#" in record.id else 0,
+    }
+
+
+class ChromaStore(MemoryStore):
+    """A chromadb PersistentClient collection in the run folder, metadata filterable by agent and kind."""
+
+    def __init__(self, path: Path, collection: str = "memories") -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        path.mkdir(parents=True, exist_ok=True)
+        self.client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
+        # embedding_function=None: we always pass vectors, and chroma's default would download a model.
+        self.collection = self.client.get_or_create_collection(collection, embedding_function=None, metadata=_HNSW)
+
+    def add(self, records: list[MemoryRecord]) -> None:
+        for start in range(0, len(records), _CHROMA_BATCH):
+            batch = records[start : start + _CHROMA_BATCH]
+            self.collection.add(
+                ids=[r.id for r in batch],
+                embeddings=[r.embedding for r in batch],
+                documents=[r.text for r in batch],
+                metadatas=[_metadata(r) for r in batch],
+            )
+
+    def touch(self, ids: list[str], when: datetime) -> None:
+        if ids:
+            self.collection.update(ids=ids, metadatas=[{"last_accessed": when.isoformat()} for _ in ids])
+
+    def load(self, agent: str) -> list[MemoryRecord]:
+        got = self.collection.get(where={"agent": agent}, include=["embeddings", "metadatas", "documents"])
+        rows = sorted(zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]), key=lambda r: r[2]["order"])
+        return [
+            MemoryRecord(
+                id=memory_id, agent=meta["agent"], kind=meta["kind"], text=text,
+                created=datetime.fromisoformat(meta["created"]),
+                last_accessed=datetime.fromisoformat(meta["last_accessed"]),
+                importance=meta["importance"], depth=meta["depth"], evidence=json.loads(meta["evidence"]),
+                source_event=None if meta["source_event"] < 0 else meta["source_event"],
+                embedding=[float(x) for x in embedding],
+            )
+            for memory_id, text, meta, embedding in rows
+        ]

@@ -1,0 +1,182 @@
+"""An agent's memory stream: batched importance, embedded records, exact scored retrieval, reflection trigger."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, Field
+
+from memory.index import VectorIndex, hours
+from memory.records import MemoryKind, MemoryRecord
+from memory.reports import ImportanceScored, MemoryAdded, MemoryReport, MemoryRetrieved, RetrievedMemory
+from memory.scoring import RetrievalWeights, score_memories
+from memory.stores import MemoryStore
+
+#: Given an agent and new memory texts, return one 1-10 score per text (one model call for the batch).
+ImportanceScorer = Callable[[str, list[str]], Awaitable[list[int]]]
+ReportSink = Callable[[MemoryReport], None]
+
+
+class PendingMemory(BaseModel):
+    """A memory waiting for the tick's batched importance call."""
+
+    kind: MemoryKind
+    text: str
+    created: datetime
+    evidence: list[str] = Field(default_factory=list)
+    source_event: int | None = None
+
+
+class MemoryStream:
+    """Everything one agent remembers, durable in a store and scored from an in-process index."""
+
+    def __init__(
+        self,
+        agent: str,
+        store: MemoryStore,
+        embedder: Embeddings,
+        scorer: ImportanceScorer,
+        weights: RetrievalWeights | None = None,
+        reflection_threshold: float = 150.0,
+        sink: ReportSink | None = None,
+        dimensions: int = 384,
+    ) -> None:
+        self.agent = agent
+        self.store = store
+        self.embedder = embedder
+        self.scorer = scorer
+        self.weights = weights or RetrievalWeights()
+        self.reflection_threshold = reflection_threshold
+        self.sink = sink
+        self.index = VectorIndex(dimensions)
+        self.records: list[MemoryRecord] = []
+        self.by_id: dict[str, int] = {}
+        self.pending: list[PendingMemory] = []
+        self.importance_since_reflection = 0.0
+        self._touched: dict[str, datetime] = {}
+        self._load()
+
+    def emit(self, report: MemoryReport) -> None:
+        if self.sink is not None:
+            self.sink(report)
+
+    def _load(self) -> None:
+        """Rebuild the index from the store; the reflection sum is derived, so nothing else is saved."""
+        saved = self.store.load(self.agent)
+        if saved:
+            self._index(saved)
+        for record in reversed(self.records):
+            if record.kind == "reflection":
+                break
+            self.importance_since_reflection += record.importance
+
+    def _index(self, records: list[MemoryRecord]) -> None:
+        vectors = np.asarray([r.embedding for r in records], dtype=np.float32)
+        self.index.append(
+            vectors,
+            np.asarray([r.importance for r in records], dtype=np.float32),
+            np.asarray([hours(r.last_accessed) for r in records], dtype=np.float64),
+        )
+        for record in records:
+            self.by_id[record.id] = len(self.records)
+            self.records.append(record.without_embedding())
+
+    def remember(
+        self, kind: MemoryKind, text: str, created: datetime, source_event: int | None = None,
+        evidence: list[str] | None = None,
+    ) -> None:
+        """Queue a memory; it becomes retrievable at the next `commit`."""
+        self.pending.append(
+            PendingMemory(kind=kind, text=text, created=created, source_event=source_event, evidence=evidence or [])
+        )
+
+    def insert(self, records: list[MemoryRecord]) -> None:
+        """Add fully formed records (embeddings and importance set) to the index and the store."""
+        self.store.add(records)
+        self._index(records)
+        for record in records:
+            if record.kind != "reflection":
+                self.importance_since_reflection += record.importance
+            self.emit(MemoryAdded(agent=self.agent, memory=record.without_embedding()))
+
+    async def commit(self) -> list[MemoryRecord]:
+        """Score the pending memories in one importance call, embed them in one batch, and store them."""
+        if not self.pending:
+            return []
+        pending, self.pending = self.pending, []
+        texts = [p.text for p in pending]
+        scores = [min(10, max(1, int(s))) for s in await self.scorer(self.agent, texts)]
+        if len(scores) != len(texts):
+            raise ValueError(f"importance scorer returned {len(scores)} scores for {len(texts)} memories")
+        self.emit(ImportanceScored(agent=self.agent, texts=texts, scores=scores))
+        vectors = await asyncio.to_thread(self.embedder.embed_documents, texts)
+        records = []
+        for number, (item, score, vector) in enumerate(zip(pending, scores, vectors), start=len(self.records)):
+            depth = 1 + max((self.records[self.by_id[e]].depth for e in item.evidence), default=0) if item.kind == "reflection" else 0
+            records.append(
+                MemoryRecord(
+                    id=f"{self.agent}#{number}", agent=self.agent, kind=item.kind, text=item.text,
+                    created=item.created, last_accessed=item.created, importance=score, evidence=item.evidence,
+                    depth=depth, source_event=item.source_event, embedding=vector,
+                )
+            )
+        self.insert(records)
+        return records
+
+    async def retrieve(self, query: str, now: datetime, k: int = 10) -> list[RetrievedMemory]:
+        """Top-k memories for a query by weighted recency, importance and relevance; marks them accessed."""
+        vector = await asyncio.to_thread(self.embedder.embed_query, query)
+        return self.retrieve_by_vector(query, np.asarray(vector, dtype=np.float32), now, k)
+
+    def retrieve_by_vector(self, query: str, vector: np.ndarray, now: datetime, k: int = 10) -> list[RetrievedMemory]:
+        embeddings, importance, last_access = self.index.view()
+        norm = float(np.linalg.norm(vector)) or 1.0
+        now_hours = hours(now)
+        elapsed = np.maximum(now_hours - last_access, 0.0).astype(np.float32)
+        scored = score_memories(vector / norm, embeddings, importance, elapsed, self.weights, k)
+        results = []
+        for i, position in enumerate(scored.indices):
+            record = self.records[position]
+            results.append(
+                RetrievedMemory(
+                    id=record.id, text=record.text, recency=scored.recency[i], importance=scored.importance[i],
+                    relevance=scored.relevance[i], score=scored.total[i],
+                )
+            )
+            self.records[position] = record.model_copy(update={"last_accessed": now})
+            self._touched[record.id] = now
+        if scored.indices:
+            self.index.last_access[scored.indices] = now_hours
+        self.emit(
+            MemoryRetrieved(agent=self.agent, query=query, k=k, candidates=len(self.records), results=results,
+                            accessed_at=now)
+        )
+        return results
+
+    def flush(self) -> None:
+        """Write last-access times to the store (called at tick boundaries, like the event log)."""
+        if self._touched:
+            by_time: dict[datetime, list[str]] = {}
+            for memory_id, when in self._touched.items():
+                by_time.setdefault(when, []).append(memory_id)
+            for when, ids in by_time.items():
+                self.store.touch(ids, when)
+            self._touched.clear()
+
+    def recent(self, n: int = 100) -> list[MemoryRecord]:
+        """The last `n` memories by creation, oldest first."""
+        return self.records[-n:]
+
+    def get(self, memory_id: str) -> MemoryRecord | None:
+        position = self.by_id.get(memory_id)
+        return None if position is None else self.records[position]
+
+    def should_reflect(self) -> bool:
+        return self.importance_since_reflection >= self.reflection_threshold
+
+    def reset_reflection(self) -> None:
+        self.importance_since_reflection = 0.0
