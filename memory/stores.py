@@ -18,11 +18,14 @@ _HNSW = {"hnsw:space": "cosine", "hnsw:construction_ef": 16, "hnsw:M": 4, "hnsw:
 
 
 class MemoryStore(ABC):
-    """Where records persist; the stream keeps its own in-process index for scoring."""
+    """Where records persist; streams keep their own in-process index for scoring.
+
+    Writes may be buffered: what `flush` has written survives a crash, like the event log's ticks.
+    """
 
     @abstractmethod
     def add(self, records: list[MemoryRecord]) -> None:
-        """Persist new records (each with its embedding)."""
+        """Accept new records (each with its embedding)."""
 
     @abstractmethod
     def touch(self, ids: list[str], when: datetime) -> None:
@@ -30,10 +33,10 @@ class MemoryStore(ABC):
 
     @abstractmethod
     def load(self, agent: str) -> list[MemoryRecord]:
-        """All of an agent's records, embeddings included, oldest first."""
+        """All of an agent's flushed records, embeddings included, oldest first."""
 
-    def close(self) -> None:
-        """Release files and handles."""
+    def flush(self) -> None:
+        """Make every accepted write durable (called once per tick)."""
 
 
 class InMemoryStore(MemoryStore):
@@ -54,18 +57,27 @@ class InMemoryStore(MemoryStore):
         return [r for r in self.records.values() if r.agent == agent]
 
 
-def _metadata(record: MemoryRecord) -> dict[str, str | int | float]:
+def _metadata(record: MemoryRecord) -> dict[str, str | int]:
+    """Filterable fields as their own keys; provenance, never filtered on, packed in one (each key costs a row)."""
     return {
         "agent": record.agent, "kind": record.kind, "created": record.created.isoformat(),
-        "last_accessed": record.last_accessed.isoformat(), "importance": record.importance,
-        "depth": record.depth, "evidence": json.dumps(record.evidence),
-        "source_event": -1 if record.source_event is None else record.source_event,
-        "order": int(record.id.rsplit("#", 1)[-1]) if "#" in record.id else 0,
+        "last_accessed": record.last_accessed.isoformat(), "importance": record.importance, "depth": record.depth,
+        "provenance": json.dumps({"evidence": record.evidence, "source_event": record.source_event}),
     }
 
 
+def _position(memory_id: str) -> int:
+    """Streams number their records `agent#N`; order by N."""
+    tail = memory_id.rsplit("#", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 class ChromaStore(MemoryStore):
-    """A chromadb PersistentClient collection in the run folder, metadata filterable by agent and kind."""
+    """A chromadb PersistentClient collection in the run folder, metadata filterable by agent, kind, time.
+
+    Writes wait for `flush`, which sends them in as few calls as chroma allows: each call costs far
+    more than each record (docs/benchmarks.md).
+    """
 
     def __init__(self, path: Path, collection: str = "memories") -> None:
         import chromadb
@@ -75,31 +87,43 @@ class ChromaStore(MemoryStore):
         self.client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
         # embedding_function=None: we always pass vectors, and chroma's default would download a model.
         self.collection = self.client.get_or_create_collection(collection, embedding_function=None, metadata=_HNSW)
+        self._new: list[MemoryRecord] = []
+        self._touched: dict[str, datetime] = {}
 
     def add(self, records: list[MemoryRecord]) -> None:
-        for start in range(0, len(records), _CHROMA_BATCH):
-            batch = records[start : start + _CHROMA_BATCH]
+        self._new.extend(records)
+
+    def touch(self, ids: list[str], when: datetime) -> None:
+        for memory_id in ids:
+            self._touched[memory_id] = when
+
+    def flush(self) -> None:
+        new, self._new = self._new, []
+        for start in range(0, len(new), _CHROMA_BATCH):
+            batch = new[start : start + _CHROMA_BATCH]
             self.collection.add(
                 ids=[r.id for r in batch],
                 embeddings=[r.embedding for r in batch],
                 documents=[r.text for r in batch],
                 metadatas=[_metadata(r) for r in batch],
             )
-
-    def touch(self, ids: list[str], when: datetime) -> None:
-        if ids:
-            self.collection.update(ids=ids, metadatas=[{"last_accessed": when.isoformat()} for _ in ids])
+        touched, self._touched = list(self._touched.items()), {}
+        for start in range(0, len(touched), _CHROMA_BATCH):
+            batch = touched[start : start + _CHROMA_BATCH]
+            self.collection.update(
+                ids=[memory_id for memory_id, _ in batch],
+                metadatas=[{"last_accessed": when.isoformat()} for _, when in batch],
+            )
 
     def load(self, agent: str) -> list[MemoryRecord]:
         got = self.collection.get(where={"agent": agent}, include=["embeddings", "metadatas", "documents"])
-        rows = sorted(zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]), key=lambda r: r[2]["order"])
+        rows = sorted(zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]), key=lambda r: _position(r[0]))
         return [
             MemoryRecord(
                 id=memory_id, agent=meta["agent"], kind=meta["kind"], text=text,
                 created=datetime.fromisoformat(meta["created"]),
                 last_accessed=datetime.fromisoformat(meta["last_accessed"]),
-                importance=meta["importance"], depth=meta["depth"], evidence=json.loads(meta["evidence"]),
-                source_event=None if meta["source_event"] < 0 else meta["source_event"],
+                importance=meta["importance"], depth=meta["depth"], **json.loads(meta["provenance"]),
                 embedding=[float(x) for x in embedding],
             )
             for memory_id, text, meta, embedding in rows

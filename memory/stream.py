@@ -57,7 +57,6 @@ class MemoryStream:
         self.by_id: dict[str, int] = {}
         self.pending: list[PendingMemory] = []
         self.importance_since_reflection = 0.0
-        self._touched: dict[str, datetime] = {}
         self._load()
 
     def emit(self, report: MemoryReport) -> None:
@@ -68,14 +67,14 @@ class MemoryStream:
         """Rebuild the index from the store; the reflection sum is derived, so nothing else is saved."""
         saved = self.store.load(self.agent)
         if saved:
-            self._index(saved)
+            self.index_records(saved, np.asarray([r.embedding for r in saved], dtype=np.float32))
         for record in reversed(self.records):
             if record.kind == "reflection":
                 break
             self.importance_since_reflection += record.importance
 
-    def _index(self, records: list[MemoryRecord]) -> None:
-        vectors = np.asarray([r.embedding for r in records], dtype=np.float32)
+    def index_records(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
+        """Make already-stored records retrievable: used on reload, and by bulk loaders with a vector matrix."""
         self.index.append(
             vectors,
             np.asarray([r.importance for r in records], dtype=np.float32),
@@ -97,7 +96,7 @@ class MemoryStream:
     def insert(self, records: list[MemoryRecord]) -> None:
         """Add fully formed records (embeddings and importance set) to the index and the store."""
         self.store.add(records)
-        self._index(records)
+        self.index_records(records, np.asarray([r.embedding for r in records], dtype=np.float32))
         for record in records:
             if record.kind != "reflection":
                 self.importance_since_reflection += record.importance
@@ -148,24 +147,14 @@ class MemoryStream:
                 )
             )
             self.records[position] = record.model_copy(update={"last_accessed": now})
-            self._touched[record.id] = now
         if scored.indices:
             self.index.last_access[scored.indices] = now_hours
+            self.store.touch([r.id for r in results], now)
         self.emit(
             MemoryRetrieved(agent=self.agent, query=query, k=k, candidates=len(self.records), results=results,
                             accessed_at=now)
         )
         return results
-
-    def flush(self) -> None:
-        """Write last-access times to the store (called at tick boundaries, like the event log)."""
-        if self._touched:
-            by_time: dict[datetime, list[str]] = {}
-            for memory_id, when in self._touched.items():
-                by_time.setdefault(when, []).append(memory_id)
-            for when, ids in by_time.items():
-                self.store.touch(ids, when)
-            self._touched.clear()
 
     def recent(self, n: int = 100) -> list[MemoryRecord]:
         """The last `n` memories by creation, oldest first."""

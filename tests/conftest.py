@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from agents.gateway import ModelReply, ModelRequest
+from agents.gateway.backends.base import Backend
 from worlds.events import WALL_CLOCK_FIELDS
 
 SMALL_TOWN = """\
@@ -48,3 +51,24 @@ def comparable_log(events_path: Path, ignore: frozenset[str] = WALL_CLOCK_FIELDS
         record = json.loads(line)
         records.append({k: v for k, v in record.items() if k not in ignore})
     return records
+
+
+class Scripted(Backend):
+    """Plays back a list of replies and exceptions, one per call."""
+
+    def __init__(self, script: list[str | BaseException | float], max_in_flight: int = 4, timeout_s: float = 5.0):
+        self.name = "scripted"
+        self.script = list(script)
+        self.calls: list[ModelRequest] = []
+        self.max_in_flight = max_in_flight
+        self.timeout_s = timeout_s
+
+    async def generate(self, request: ModelRequest) -> ModelReply:
+        self.calls.append(request)
+        step = self.script.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        if isinstance(step, float):
+            await asyncio.sleep(step)
+            return ModelReply(text="slow", prompt_tokens=1, completion_tokens=1)
+        return ModelReply(text=step, prompt_tokens=3, completion_tokens=2)

@@ -12,8 +12,6 @@ from pydantic import BaseModel, Field
 from agents.gateway import (
     ChatMessage,
     ModelGateway,
-    ModelReply,
-    ModelRequest,
     ModelSpecError,
     ModelUnavailableError,
     PermanentModelError,
@@ -25,6 +23,7 @@ from agents.gateway import (
 from agents.gateway.backends.base import Backend
 from agents.gateway.backends.fake import FakeChatBackend
 from agents.gateway.records import GatewayRecord
+from tests.conftest import Scripted
 
 MESSAGES = [ChatMessage(role="user", content="Rate how important this is.")]
 
@@ -32,27 +31,6 @@ MESSAGES = [ChatMessage(role="user", content="Rate how important this is.")]
 class Rating(BaseModel):
     score: int = Field(ge=1, le=10)
     reason: str
-
-
-class Scripted(Backend):
-    """Plays back a list of replies and exceptions, one per call."""
-
-    def __init__(self, script: list[str | BaseException | float], max_in_flight: int = 4, timeout_s: float = 5.0):
-        self.name = "scripted"
-        self.script = list(script)
-        self.calls: list[ModelRequest] = []
-        self.max_in_flight = max_in_flight
-        self.timeout_s = timeout_s
-
-    async def generate(self, request: ModelRequest) -> ModelReply:
-        self.calls.append(request)
-        step = self.script.pop(0)
-        if isinstance(step, BaseException):
-            raise step
-        if isinstance(step, float):
-            await asyncio.sleep(step)
-            return ModelReply(text="slow", prompt_tokens=1, completion_tokens=1)
-        return ModelReply(text=step, prompt_tokens=3, completion_tokens=2)
 
 
 class RateLimitError(Exception):

@@ -16,6 +16,7 @@ from agents.conversation import Setting, next_line
 from agents.gateway import ModelGateway, ModelUnavailableError, call_scope
 from agents.persona import Persona
 from agents.reflection import reflect
+from memory.stores import MemoryStore
 from memory.stream import MemoryStream
 from worlds.eventlog import EventWriter
 from worlds.events import (
@@ -76,11 +77,17 @@ class Engine:
     """Advances a scenario tick by tick, writing every event to the log in a fixed order."""
 
     def __init__(
-        self, scenario: Scenario, gateway: ModelGateway, writer: EventWriter, streams: dict[str, MemoryStream]
+        self,
+        scenario: Scenario,
+        gateway: ModelGateway,
+        writer: EventWriter,
+        memory_store: MemoryStore,
+        streams: dict[str, MemoryStream],
     ) -> None:
         self.scenario = scenario
         self.gateway = gateway
         self.writer = writer
+        self.memory_store = memory_store
         self.streams = streams
         self.world = World(scenario)
         self.clock = scenario.clock
@@ -130,8 +137,7 @@ class Engine:
         ended = RunEnded(tick=ticks, sim_time=now, status=status, ticks=ticks, detail=detail)
         self.writer.write([*events, ended])
         self.writer.sync()
-        for stream in self.streams.values():
-            stream.flush()
+        self.memory_store.flush()
         return ended
 
     async def _each_agent(
@@ -160,6 +166,7 @@ class Engine:
         events = await self._each_agent(0, start, "seed", lambda _, stream: stream.commit())
         self.writer.write(events)
         self.writer.sync()
+        self.memory_store.flush()
 
     async def step(self, tick: int, now: datetime) -> list[EventBase]:
         """One tick: moves, new conversations, talk (concurrent), then memories and reflection."""
@@ -177,8 +184,7 @@ class Engine:
         self.ended.clear()
         events += await self._each_agent(tick, now, "commit", lambda _, stream: stream.commit())
         events += await self._each_agent(tick, now, "reflect", self._reflect_if_due)
-        for stream in self.streams.values():
-            stream.flush()
+        self.memory_store.flush()
         return events
 
     async def _reflect_if_due(self, name: str, stream: MemoryStream) -> None:

@@ -34,12 +34,14 @@ class RunSummary(BaseModel):
 MEMORY_DIR = "memory"
 
 
-def _memory(scenario: Scenario, folder: RunFolder, gateway: ModelGateway, embeddings: str | Embeddings) -> dict[str, MemoryStream]:
+def _memory(
+    scenario: Scenario, folder: RunFolder, gateway: ModelGateway, embeddings: str | Embeddings
+) -> tuple[MemoryStore, dict[str, MemoryStream]]:
     """One stream per agent over a shared store (chromadb in the run folder unless the scenario says memory)."""
     store: MemoryStore = ChromaStore(folder.path / MEMORY_DIR) if scenario.memory.store == "chroma" else InMemoryStore()
     embedder = build_embedder(embeddings)
     scorer = model_importance_scorer(gateway)
-    return {
+    return store, {
         agent.name: MemoryStream(
             agent.name, store, embedder, scorer, weights=scenario.memory.weights,
             reflection_threshold=scenario.memory.reflection_threshold, sink=report_to_current_buffer,
@@ -81,7 +83,7 @@ async def execute_run(
     cache = RequestCache(folder.cache_path, mode="replay" if replay_from is not None else "read_write")
     gateway = ModelGateway(backend, cache=cache)
     writer = EventWriter(folder.events_path)
-    engine = Engine(scenario, gateway, writer, _memory(scenario, folder, gateway, embedder_spec))
+    engine = Engine(scenario, gateway, writer, *_memory(scenario, folder, gateway, embedder_spec))
     if on_engine is not None:
         on_engine(engine)
     stop = min(until or scenario.clock.stop, scenario.clock.stop)
