@@ -168,6 +168,9 @@ def test_cli_run_stats_and_harvest(small_town: Path, tmp_path: Path):
     assert {"events", "conversations", "model_calls", "tokens", "failures"} <= set(stats)
     assert stats["ticks"] == 18 and stats["status"] == "completed"
     assert stats["tokens"]["total"] == stats["tokens"]["prompt"] + stats["tokens"]["completion"] > 0
+    assert stats["memories"] == stats["events"]["memory_added"] > 0
+    assert stats["retrievals"] == stats["utterances"]  # every line is spoken from what was just recalled
+    assert sum(a["memories"] for a in stats["agents"].values()) == stats["memories"]
     table = runner.invoke(app, ["stats", str(run_dir)])
     assert table.exit_code == 0 and "Per agent" in table.stdout
 
@@ -203,3 +206,32 @@ def test_cli_user_errors_exit_2_without_traceback(small_town: Path, tmp_path: Pa
     assert bad_until.returncode == 2
     for result in (bad_model, not_a_run, bad_until):
         assert "Traceback" not in result.stderr
+
+
+def test_memories_cite_the_events_that_produced_them(small_town: Path, tmp_path: Path):
+    summary = run_small_town(small_town, tmp_path, "fake")
+    records = [json.loads(line) for line in RunFolder(summary.run_dir).events_path.read_text().splitlines()]
+    by_seq = {r["seq"]: r for r in records}
+    assert [r["seq"] for r in records] == list(range(len(records)))
+    added = [r for r in records if r["kind"] == "memory_added"]
+    seeded = [r for r in added if r["memory"]["source_event"] is None]
+    assert [m["memory"]["text"] for m in seeded] == ["Ann is hosting a picnic on Sunday."]
+    for record in added:
+        memory = record["memory"]
+        if memory["source_event"] is not None:
+            source = by_seq[memory["source_event"]]
+            assert source["kind"] in {"move", "conversation_ended"}
+            if source["kind"] == "move":  # the mover, and whoever was already there, saw the arrival
+                assert source["agents"][0] in memory["text"] and source["destination"] in memory["text"]
+            else:
+                assert memory["agent"] in source["agents"]
+            assert source["seq"] < record["seq"] and source["tick"] == record["tick"]
+    chats = [r["memory"] for r in added if r["memory"]["kind"] == "chat"]
+    assert chats and all(" talked with " in m["text"] for m in chats)
+    for i, record in enumerate(records):
+        if record["kind"] == "utterance":
+            recall = next(r for r in reversed(records[:i]) if r["kind"] == "memory_retrieved")
+            assert recall["agent"] == record["speaker"]
+    scored = [r for r in records if r["kind"] == "importance_scored"]
+    assert sum(len(r["scores"]) for r in scored) == len(added)
+    assert len({(r["tick"], r["agent"]) for r in scored}) == len(scored)  # one batched call per agent per tick

@@ -201,6 +201,7 @@ def stats(
     totals.add_column("count", justify="right")
     for label, value in (
         ("conversations", report.conversations), ("utterances", report.utterances),
+        ("memories", report.memories), ("reflections", report.reflections), ("retrievals", report.retrievals),
         ("model calls", report.model_calls), ("cache hits", report.cache_hits),
         ("prompt tokens", report.tokens.prompt), ("completion tokens", report.tokens.completion),
         ("retries", f.retries), ("repairs", f.repairs), ("fallbacks", f.fallbacks),
@@ -209,10 +210,11 @@ def stats(
         totals.add_row(label, f"[red]{value}[/red]" if value and label in {"errors", "fallbacks"} else str(value))
     out.print(totals)
     agents = Table(title="Per agent")
-    for column in ("agent", "convs", "lines", "calls", "tokens", "retry", "repair", "fallbk", "errors"):
+    for column in ("agent", "convs", "lines", "mems", "refl", "calls", "tokens", "retry", "repair", "fallbk", "errors"):
         agents.add_column(column, justify="left" if column == "agent" else "right")
     for name, a in report.agents.items():
-        agents.add_row(name, *map(str, (a.conversations, a.utterances, a.model_calls, a.tokens.total,
+        agents.add_row(name, *map(str, (a.conversations, a.utterances, a.memories, a.reflections, a.model_calls,
+                                        a.tokens.total,
                                         a.failures.retries, a.failures.repairs, a.failures.fallbacks,
                                         a.failures.errors)))
     out.print(agents)

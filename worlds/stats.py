@@ -28,6 +28,9 @@ class Failures(BaseModel):
 class AgentStats(BaseModel):
     utterances: int = 0
     conversations: int = 0
+    memories: int = 0
+    reflections: int = 0
+    retrievals: int = 0
     model_calls: int = 0
     tokens: Tokens = Field(default_factory=Tokens)
     failures: Failures = Field(default_factory=Failures)
@@ -51,6 +54,9 @@ class RunStats(BaseModel):
     events: dict[str, int] = Field(default_factory=dict)
     conversations: int = 0
     utterances: int = 0
+    memories: int = 0
+    reflections: int = 0
+    retrievals: int = 0
     model_calls: int = 0
     cache_hits: int = 0
     tokens: Tokens = Field(default_factory=Tokens)
@@ -63,6 +69,9 @@ _FAILURE_FIELD = {
     "model_retry": "retries", "model_repair": "repairs", "model_fallback": "fallbacks",
     "error": "errors", "warning": "warnings",
 }
+
+
+_MEMORY_FIELD = {"memory_added": "memories", "reflection": "reflections", "memory_retrieved": "retrievals"}
 
 
 def _add_tokens(target: Tokens, prompt: int, completion: int) -> None:
@@ -93,6 +102,11 @@ def compute_stats(reader: EventReader) -> RunStats:
         elif kind == "utterance":
             stats.utterances += 1
             agents[record["speaker"]].utterances += 1
+        elif kind in _MEMORY_FIELD:
+            field_name = _MEMORY_FIELD[kind]
+            setattr(stats, field_name, getattr(stats, field_name) + 1)
+            agent_stats = agents[record["agent"]]
+            setattr(agent_stats, field_name, getattr(agent_stats, field_name) + 1)
         elif kind == "model_call":
             stats.model_calls += 1
             stats.cache_hits += record["cached"]
