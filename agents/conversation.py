@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from difflib import SequenceMatcher
 
 from pydantic import BaseModel, Field
 
@@ -16,8 +17,8 @@ HISTORY_WINDOW = 8
 class NextLine(BaseModel):
     """What the speaker says now, and whether it closes the conversation."""
 
-    line: str = Field(min_length=1, max_length=400, description="What you say next: one or two natural sentences.")
-    end_conversation: bool = Field(description="True only if this line wraps the conversation up.")
+    line: str = Field(min_length=1, max_length=400)
+    end_conversation: bool
 
 
 class Setting(BaseModel):
@@ -34,25 +35,32 @@ class Setting(BaseModel):
 def _prompt(
     speaker: Persona, setting: Setting, history: list[tuple[str, str]], recollections: list[str]
 ) -> list[ChatMessage]:
-    knowledge = "".join(f"\n- {fact}" for fact in recollections)
     system = (
-        f"{speaker.describe()}"
-        + (f"\nWhat comes to mind right now:{knowledge}" if knowledge else "")
-        + "\nYou are a person living your day, not an assistant. Speak casually, in the first person, "
-        "in one or two sentences, and never put a name in front of your words."
+        "You write natural, everyday dialogue for a novel about the people of a small town. "
+        "Characters speak casually and briefly, like neighbours, never like customer service."
     )
-    company = "; ".join(
-        f"{name}, your {setting.relationships[name]}" if name in setting.relationships else name
+    first = speaker.name.split()[0]
+    age = f", {speaker.age}" if speaker.age is not None else ""
+    traits = f" ({speaker.traits})" if speaker.traits else ""
+    character = f"{speaker.name}{age}{traits}. {speaker.persona}".strip()
+    memory = "".join(f"\n- {fact}" for fact in recollections)
+    company = " and ".join(
+        f"{name}, {first}'s {setting.relationships[name]}" if name in setting.relationships else name
         for name in setting.listeners
     )
-    around = f" Nearby: {', '.join(setting.objects)}." if setting.objects else ""
-    scene = f"{setting.time:%A %H:%M}, at {setting.place} in {setting.area}.{around} With you: {company}."
+    parts = [
+        f"Character: {character}",
+        f"On {first}'s mind:{memory}" if memory else "",
+        f"Scene: {setting.time:%A, %H:%M}, at {setting.place}. {first} is with {company}.",
+    ]
+    others = " and ".join(name.split()[0] for name in setting.listeners)
     if history:
         transcript = "\n".join(f"{who}: {text}" for who, text in history[-HISTORY_WINDOW:])
-        ask = f"So far:\n{transcript}\n\nReply to them as {speaker.name}. Say something new; do not repeat earlier lines."
+        parts.append(f"Dialogue so far:\n{transcript}")
+        parts.append(f"Write what {first} says back to {others}: one or two new sentences that move the talk on.")
     else:
-        ask = f"You speak first. Greet them as {speaker.name} and bring up something on your mind."
-    return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=f"{scene}\n{ask}")]
+        parts.append(f"Write what {first} says to {others} to open the conversation: a greeting, then what is on {first}'s mind.")
+    return [ChatMessage(role="system", content=system), ChatMessage(role="user", content="\n\n".join(p for p in parts if p))]
 
 
 def _strip_name_prefixes(text: str, names: list[str]) -> str:
@@ -78,3 +86,17 @@ async def next_line(
     reply = await gateway.structured(messages, NextLine, purpose="utterance")
     text = _strip_name_prefixes(reply.line.strip(), [speaker.name, *setting.listeners])
     return NextLine(line=text or reply.line, end_conversation=reply.end_conversation)
+
+
+#: Lines this similar (difflib ratio on normalised text) to an earlier one count as saying it again.
+REPEAT_SIMILARITY = 0.8
+
+
+def repeats(line: str, history: list[tuple[str, str]]) -> bool:
+    """True when a line says again what was already said: small models loop, and loops are not dialogue."""
+    said = _normalised(line)
+    return any(SequenceMatcher(None, said, _normalised(text)).ratio() >= REPEAT_SIMILARITY for _, text in history)
+
+
+def _normalised(text: str) -> str:
+    return " ".join("".join(ch for ch in text.lower() if ch.isalnum() or ch.isspace()).split())

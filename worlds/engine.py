@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from agents.conversation import Setting, next_line
+from agents.conversation import Setting, next_line, repeats
 from agents.gateway import ModelGateway, ModelUnavailableError, call_scope
 from agents.persona import Persona
 from agents.reflection import reflect
@@ -278,6 +278,9 @@ class Engine:
                     )
                     buffer.events.append(self._end(conv, tick, now, "model_unavailable"))
                     return buffer.events
+            if repeats(said.line, conv.history):
+                buffer.events.append(self._end(conv, tick, now, "repetition"))
+                break
             conv.history.append((speaker, said.line))
             buffer.events.append(
                 Utterance(

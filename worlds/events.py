@@ -72,7 +72,7 @@ class ConversationEnded(EventBase):
     kind: Literal["conversation_ended"] = "conversation_ended"
     conversation_id: str
     place: str
-    reason: Literal["farewell", "max_lines", "model_unavailable", "run_ended"]
+    reason: Literal["farewell", "max_lines", "repetition", "model_unavailable", "run_ended"]
     lines: int
 
 

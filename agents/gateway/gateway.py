@@ -19,7 +19,7 @@ from agents.gateway.records import (
     ModelRetryRecord,
 )
 from agents.gateway.scope import CallScope, current_scope
-from agents.gateway.structured import correction, parse_structured, schema_instruction
+from agents.gateway.structured import correction, parse_structured, with_schema_instruction
 from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
 
 T = TypeVar("T", bound=BaseModel)
@@ -92,7 +92,7 @@ class ModelGateway:
         """A validated `schema` instance: constrained decoding, then repair, then re-asking, then `default`."""
         scope = current_scope()
         json_schema = schema.model_json_schema()
-        conversation = [*messages, ChatMessage(role="system", content=schema_instruction(json_schema))]
+        conversation = with_schema_instruction(messages, json_schema, self.backend.enforces_schema)
         reason = "no attempt made"
         for attempt in range(self.max_parse_attempts):
             request = self._request(conversation, scope, purpose, temperature, max_tokens, json_schema)

@@ -22,12 +22,37 @@ class ParseOutcome(BaseModel):
     error: str = ""
 
 
-def schema_instruction(schema: dict[str, Any]) -> str:
-    """Our words asking for bare JSON; kept beside the schema so weak models see the shape."""
-    return (
-        "Answer with a single JSON object and nothing else: no prose, no code fences. "
-        f"It must validate against this JSON Schema:\n{json.dumps(schema, separators=(',', ':'))}"
-    )
+def skeleton(schema: dict[str, Any], node: dict[str, Any] | None = None) -> Any:
+    """A placeholder value of the schema's shape: small models copy a shape better than they read a schema."""
+    node = schema if node is None else node
+    if "$ref" in node:
+        return skeleton(schema, schema.get("$defs", {})[node["$ref"].rsplit("/", 1)[-1]])
+    if "enum" in node:
+        return node["enum"][0]
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        if combinator in node:
+            return skeleton(schema, node[combinator][0])
+    kind = node.get("type", "string")
+    if kind == "object":
+        return {name: skeleton(schema, sub) for name, sub in node.get("properties", {}).items()}
+    if kind == "array":
+        return [skeleton(schema, node.get("items", {}))]
+    return {"integer": 0, "number": 0.0, "boolean": False}.get(kind, "...")
+
+
+def with_schema_instruction(
+    messages: list[ChatMessage], schema: dict[str, Any], enforced: bool
+) -> list[ChatMessage]:
+    """Ask for bare JSON at the end of the last user turn; spell out the schema only if the backend won't enforce it."""
+    shape = json.dumps(skeleton(schema))
+    ask = f"\n\nReply with only a JSON object shaped like {shape}."
+    if not enforced:
+        ask += f" It must validate against this JSON Schema: {json.dumps(schema, separators=(',', ':'))}"
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last_user is None:
+        return [*messages, ChatMessage(role="user", content=ask.strip())]
+    amended = ChatMessage(role="user", content=messages[last_user].content + ask)
+    return [*messages[:last_user], amended, *messages[last_user + 1 :]]
 
 
 def correction(error: str) -> ChatMessage:

@@ -16,6 +16,8 @@ class Backend(ABC):
     max_in_flight: int = 4
     #: Seconds one call may take before it counts as a time-out.
     timeout_s: float = 120.0
+    #: Whether the backend constrains output to the JSON Schema itself (grammar, json_schema mode...).
+    enforces_schema: bool = True
 
     @abstractmethod
     async def generate(self, request: ModelRequest) -> ModelReply:

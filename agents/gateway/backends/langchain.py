@@ -35,6 +35,7 @@ class LangChainBackend(Backend):
         self.model = model
         self.name = name
         self.structured_mode = structured_mode
+        self.enforces_schema = structured_mode != "prompt"
         self.max_in_flight = max_in_flight
         self.timeout_s = timeout_s
 
