@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -15,6 +16,7 @@ RECENT_WINDOW = 100
 QUESTIONS = 3
 INSIGHTS_PER_QUESTION = 5
 EVIDENCE_PER_QUESTION = 12
+T = TypeVar("T", bound=BaseModel)
 
 
 class SalientQuestions(BaseModel):
@@ -34,35 +36,32 @@ def _numbered(texts: list[str]) -> str:
     return "\n".join(f"{i}. {text}" for i, text in enumerate(texts, start=1))
 
 
+async def _ask(gateway: ModelGateway, system: str, user: str, schema: type[T], purpose: str, max_tokens: int) -> T:
+    messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
+    return await gateway.structured(messages, schema, purpose=purpose, max_tokens=max_tokens)
+
+
 async def _questions(gateway: ModelGateway, agent: str, recent: list[MemoryRecord]) -> list[str]:
-    messages = [
-        ChatMessage(role="system", content=f"You help {agent} make sense of their recent experiences."),
-        ChatMessage(
-            role="user",
-            content=(
-                f"Recent memories of {agent}:\n{_numbered([r.text for r in recent])}\n\n"
-                f"Given only these, which {QUESTIONS} high-level questions about {agent}, the people around them "
-                "and what is going on are the most worth answering?"
-            ),
-        ),
-    ]
-    result = await gateway.structured(messages, SalientQuestions, purpose="reflection_questions", max_tokens=160)
+    result = await _ask(
+        gateway,
+        f"You help {agent} make sense of their recent experiences.",
+        f"Recent memories of {agent}:\n{_numbered([r.text for r in recent])}\n\n"
+        f"Given only these, which {QUESTIONS} high-level questions about {agent}, the people around them "
+        "and what is going on are the most worth answering?",
+        SalientQuestions, "reflection_questions", 160,
+    )
     return [q.strip() for q in result.questions if q.strip()]
 
 
 async def _insights(gateway: ModelGateway, agent: str, question: str, statements: list[str]) -> list[Insight]:
-    messages = [
-        ChatMessage(role="system", content=f"You draw careful conclusions for {agent} from numbered statements."),
-        ChatMessage(
-            role="user",
-            content=(
-                f"Statements about {agent}:\n{_numbered(statements)}\n\nQuestion: {question}\n"
-                f"Write up to {INSIGHTS_PER_QUESTION} high-level insights that answer it. For each, list the numbers "
-                "of the statements it rests on."
-            ),
-        ),
-    ]
-    result = await gateway.structured(messages, Insights, purpose="reflection_insights", max_tokens=320)
+    result = await _ask(
+        gateway,
+        f"You draw careful conclusions for {agent} from numbered statements.",
+        f"Statements about {agent}:\n{_numbered(statements)}\n\nQuestion: {question}\n"
+        f"Write up to {INSIGHTS_PER_QUESTION} high-level insights that answer it. For each, list the numbers "
+        "of the statements it rests on.",
+        Insights, "reflection_insights", 320,
+    )
     return result.insights
 
 

@@ -24,7 +24,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.gateway import ChatMessage, ModelCallRecord, ModelGateway, build_backend, call_scope  # noqa: E402
+from agents.gateway import (  # noqa: E402
+    ChatMessage,
+    ModelCallRecord,
+    ModelGateway,
+    build_backend,
+    call_scope,
+)
 from agents.gateway.scope import CallScope  # noqa: E402
 
 OVERHEAD_GOAL_PCT = 10.0

@@ -21,7 +21,13 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from memory import ChromaStore, FakeHashEmbeddings, InMemoryStore, MemoryRecord, MemoryStream  # noqa: E402
+from memory import (  # noqa: E402
+    ChromaStore,
+    FakeHashEmbeddings,
+    InMemoryStore,
+    MemoryRecord,
+    MemoryStream,
+)
 
 DIM = 384
 T0 = datetime(2023, 1, 1)

@@ -12,7 +12,13 @@ from pydantic import BaseModel, Field
 
 from memory.index import VectorIndex, hours
 from memory.records import MemoryKind, MemoryRecord
-from memory.reports import ImportanceScored, MemoryAdded, MemoryReport, MemoryRetrieved, RetrievedMemory
+from memory.reports import (
+    ImportanceScored,
+    MemoryAdded,
+    MemoryReport,
+    MemoryRetrieved,
+    RetrievedMemory,
+)
 from memory.scoring import RetrievalWeights, score_memories
 from memory.stores import MemoryStore
 

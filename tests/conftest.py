@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, Field
 
-from agents.gateway import ModelReply, ModelRequest
+from agents.gateway import ModelCallRecord, ModelReply, ModelRequest
 from agents.gateway.backends.base import Backend
+from agents.gateway.records import GatewayRecord
 from worlds.events import WALL_CLOCK_FIELDS
 
 SMALL_TOWN = """\
@@ -72,3 +74,14 @@ class Scripted(Backend):
             await asyncio.sleep(step)
             return ModelReply(text="slow", prompt_tokens=1, completion_tokens=1)
         return ModelReply(text=step, prompt_tokens=3, completion_tokens=2)
+
+
+class Verdict(BaseModel):
+    """A small structured answer with a bounded number, for tests against real models."""
+
+    score: int = Field(ge=1, le=10)
+    label: str = Field(min_length=1, max_length=40)
+
+
+def model_calls(records: list[GatewayRecord]) -> list[ModelCallRecord]:
+    return [r for r in records if isinstance(r, ModelCallRecord)]

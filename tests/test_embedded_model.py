@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel, Field
 
-pytest.importorskip("llama_cpp", reason="needs the embedded extra: pip install 'simulacra[embedded]'")
-
-from agents.gateway import ChatMessage, ModelGateway, build_backend, call_scope  # noqa: E402
-from agents.gateway.backends.base import Backend  # noqa: E402
-from agents.gateway.records import GatewayRecord, ModelCallRecord  # noqa: E402
+from agents.gateway import ChatMessage, ModelGateway, build_backend, call_scope
+from agents.gateway.backends.base import Backend
+from agents.gateway.records import GatewayRecord
+from tests.conftest import Verdict, model_calls
 
 pytestmark = pytest.mark.model
-
-
-class Verdict(BaseModel):
-    score: int = Field(ge=1, le=10)
-    label: str = Field(min_length=1, max_length=40)
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +24,6 @@ def gateway(embedded: Backend) -> ModelGateway:
     return ModelGateway(embedded)
 
 
-def _calls(records: list[GatewayRecord]) -> list[ModelCallRecord]:
-    return [r for r in records if isinstance(r, ModelCallRecord)]
-
-
 async def test_chat_reply_has_text_and_token_counts(gateway: ModelGateway) -> None:
     records: list[GatewayRecord] = []
     messages = [
@@ -44,7 +33,7 @@ async def test_chat_reply_has_text_and_token_counts(gateway: ModelGateway) -> No
     with call_scope("Ann", 7, records.append):
         text = await gateway.complete(messages, purpose="chat", temperature=0.7, max_tokens=32)
     assert text.strip()
-    calls = _calls(records)
+    calls = model_calls(records)
     assert len(calls) == 1
     call = calls[0]
     assert call.model.startswith("embedded:")
@@ -68,7 +57,7 @@ async def test_structured_answer_is_schema_valid(gateway: ModelGateway) -> None:
     assert isinstance(verdict, Verdict)
     assert 1 <= verdict.score <= 10
     assert verdict.label.strip()
-    calls = _calls(records)
+    calls = model_calls(records)
     assert calls and all(c.structured == "Verdict" for c in calls)
     assert all(r.kind != "model_fallback" for r in records)
 
@@ -80,7 +69,7 @@ async def test_same_seed_gives_same_text(gateway: ModelGateway) -> None:
         records: list[GatewayRecord] = []
         with call_scope("Cy", 11, records.append):
             text = await gateway.complete(messages, purpose="name", temperature=0.9, max_tokens=24)
-        return text, _calls(records)[0].seed
+        return text, model_calls(records)[0].seed
 
     first, second = await once(), await once()
     assert first[1] == second[1]  # the scope derives the same per-call seed

@@ -11,27 +11,25 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from pydantic import BaseModel, Field
 
-pytest.importorskip("langchain_openai", reason="needs the openai extra: pip install 'simulacra[openai]'")
-pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
-httpx = pytest.importorskip("httpx")
-
-from agents.gateway import ChatMessage, ModelGateway, ModelRequest, build_backend, call_scope  # noqa: E402
-from agents.gateway.backends.gguf_assembly import assembled_path  # noqa: E402
-from agents.gateway.records import GatewayRecord, ModelCallRecord  # noqa: E402
+from agents.gateway import (
+    ChatMessage,
+    ModelGateway,
+    ModelRequest,
+    build_backend,
+    call_scope,
+)
+from agents.gateway.backends.gguf_assembly import assembled_path
+from agents.gateway.records import GatewayRecord
+from tests.conftest import Verdict, model_calls
 
 # One event loop for the module: langchain-openai caches its async HTTP client per base URL for the
 # whole process, so a second per-test loop would meet a client bound to a closed one.
 pytestmark = [pytest.mark.model, pytest.mark.asyncio(loop_scope="module")]
 
 STARTUP_TIMEOUT_S = 60.0
-
-
-class Verdict(BaseModel):
-    score: int = Field(ge=1, le=10)
-    label: str = Field(min_length=1, max_length=40)
 
 
 def _free_port() -> int:
@@ -91,10 +89,6 @@ def gateway(server_url: str) -> ModelGateway:
     return ModelGateway(build_backend(f"openai-compatible:{server_url}?model=local"), max_attempts=1)
 
 
-def _calls(records: list[GatewayRecord]) -> list[ModelCallRecord]:
-    return [r for r in records if isinstance(r, ModelCallRecord)]
-
-
 async def test_text_reply_with_usage(gateway: ModelGateway) -> None:
     records: list[GatewayRecord] = []
     messages = [
@@ -104,7 +98,7 @@ async def test_text_reply_with_usage(gateway: ModelGateway) -> None:
     with call_scope("Bob", 5, records.append):
         text = await gateway.complete(messages, purpose="chat", temperature=0.7, max_tokens=32)
     assert text.strip()
-    (call,) = _calls(records)
+    (call,) = model_calls(records)
     assert call.model == "openai-compatible:local"
     assert call.response == text
     assert call.prompt_tokens > 0
@@ -123,7 +117,7 @@ async def test_structured_reply_parses(gateway: ModelGateway) -> None:
     with call_scope("Ann", 3, records.append):
         verdict = await gateway.structured(messages, Verdict, purpose="rate", temperature=0.2, max_tokens=48)
     assert 1 <= verdict.score <= 10 and verdict.label.strip()
-    calls = _calls(records)
+    calls = model_calls(records)
     assert calls and all(c.structured == "Verdict" and c.completion_tokens > 0 for c in calls)
     assert all(r.kind != "model_fallback" for r in records)
 

@@ -20,7 +20,13 @@ import yaml
 from typer.testing import CliRunner
 
 from worlds.cli import app
-from worlds.scenario import Problem, Scenario, ScenarioError, load_scenario, parse_scenario
+from worlds.scenario import (
+    Problem,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+)
 from worlds.timeparse import format_duration, parse_duration
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,8 +7,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from agents.gateway.records import ModelCallRecord, ModelFallbackRecord, ModelRepairRecord, ModelRetryRecord
-from memory.reports import ImportanceScored, MemoryAdded, MemoryRetrieved, ReflectionRecorded
+from agents.gateway.records import (
+    ModelCallRecord,
+    ModelFallbackRecord,
+    ModelRepairRecord,
+    ModelRetryRecord,
+)
+from memory.reports import (
+    ImportanceScored,
+    MemoryAdded,
+    MemoryRetrieved,
+    ReflectionRecorded,
+)
 
 #: Fields that vary with the machine rather than the simulation; ignored when comparing logs.
 WALL_CLOCK_FIELDS = frozenset({"wall_time", "latency_s", "run_id", "out_dir"})

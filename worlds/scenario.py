@@ -14,7 +14,6 @@ from memory.scoring import RetrievalWeights
 from worlds.clock import Clock
 from worlds.timeparse import Duration
 
-
 #: A point on the clock, or `start` / `end` of the run.
 Moment = datetime | Literal["start", "end"]
 

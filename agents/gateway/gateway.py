@@ -19,7 +19,11 @@ from agents.gateway.records import (
     ModelRetryRecord,
 )
 from agents.gateway.scope import CallScope, current_scope
-from agents.gateway.structured import correction, parse_structured, with_schema_instruction
+from agents.gateway.structured import (
+    correction,
+    parse_structured,
+    with_schema_instruction,
+)
 from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
 
 T = TypeVar("T", bound=BaseModel)
