@@ -23,7 +23,7 @@ class ParseOutcome(BaseModel):
 
 
 def skeleton(schema: dict[str, Any], node: dict[str, Any] | None = None) -> Any:
-    """A placeholder value of the schema's shape: small models copy a shape better than they read a schema."""
+    """An example value in the schema's shape: small models copy a shape better than they read a schema."""
     node = schema if node is None else node
     if "$ref" in node:
         return skeleton(schema, schema.get("$defs", {})[node["$ref"].rsplit("/", 1)[-1]])
