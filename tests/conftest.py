@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from agents.gateway import ModelCallRecord, ModelReply, ModelRequest
+from agents.gateway import (
+    ChatMessage,
+    ModelCallRecord,
+    ModelGateway,
+    ModelReply,
+    ModelRequest,
+    call_scope,
+)
 from agents.gateway.backends.base import Backend
 from agents.gateway.records import GatewayRecord
 from worlds.events import WALL_CLOCK_FIELDS
@@ -85,3 +92,14 @@ class Verdict(BaseModel):
 
 def model_calls(records: list[GatewayRecord]) -> list[ModelCallRecord]:
     return [r for r in records if isinstance(r, ModelCallRecord)]
+
+
+async def rate_strawberry(gateway: ModelGateway, agent: str) -> tuple[Verdict, list[GatewayRecord]]:
+    """One small structured request, the same for every real backend under test."""
+    records: list[GatewayRecord] = []
+    question = "On a scale from 1 to 10, how tasty is a fresh strawberry? Give the score and a one-word label."
+    with call_scope(agent, 3, records.append):
+        verdict = await gateway.structured(
+            [ChatMessage(role="user", content=question)], Verdict, purpose="rate", temperature=0.2, max_tokens=48
+        )
+    return verdict, records

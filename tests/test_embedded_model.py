@@ -7,7 +7,7 @@ import pytest
 from agents.gateway import ChatMessage, ModelGateway, build_backend, call_scope
 from agents.gateway.backends.base import Backend
 from agents.gateway.records import GatewayRecord
-from tests.conftest import Verdict, model_calls
+from tests.conftest import Verdict, model_calls, rate_strawberry
 
 pytestmark = pytest.mark.model
 
@@ -44,16 +44,7 @@ async def test_chat_reply_has_text_and_token_counts(gateway: ModelGateway) -> No
 
 
 async def test_structured_answer_is_schema_valid(gateway: ModelGateway) -> None:
-    records: list[GatewayRecord] = []
-    messages = [
-        ChatMessage(
-            role="user",
-            content="On a scale from 1 to 10, how tasty is a fresh strawberry? "
-            "Give the score and a one-word label.",
-        )
-    ]
-    with call_scope("Bob", 3, records.append):
-        verdict = await gateway.structured(messages, Verdict, purpose="rate", temperature=0.2, max_tokens=48)
+    verdict, records = await rate_strawberry(gateway, "Bob")
     assert isinstance(verdict, Verdict)
     assert 1 <= verdict.score <= 10
     assert verdict.label.strip()

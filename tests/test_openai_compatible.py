@@ -23,7 +23,7 @@ from agents.gateway import (
 )
 from agents.gateway.backends.gguf_assembly import assembled_path
 from agents.gateway.records import GatewayRecord
-from tests.conftest import Verdict, model_calls
+from tests.conftest import model_calls, rate_strawberry
 
 # One event loop for the module: langchain-openai caches its async HTTP client per base URL for the
 # whole process, so a second per-test loop would meet a client bound to a closed one.
@@ -106,16 +106,7 @@ async def test_text_reply_with_usage(gateway: ModelGateway) -> None:
 
 
 async def test_structured_reply_parses(gateway: ModelGateway) -> None:
-    records: list[GatewayRecord] = []
-    messages = [
-        ChatMessage(
-            role="user",
-            content="On a scale from 1 to 10, how tasty is a fresh strawberry? "
-            "Give the score and a one-word label.",
-        )
-    ]
-    with call_scope("Ann", 3, records.append):
-        verdict = await gateway.structured(messages, Verdict, purpose="rate", temperature=0.2, max_tokens=48)
+    verdict, records = await rate_strawberry(gateway, "Ann")
     assert 1 <= verdict.score <= 10 and verdict.label.strip()
     calls = model_calls(records)
     assert calls and all(c.structured == "Verdict" and c.completion_tokens > 0 for c in calls)
