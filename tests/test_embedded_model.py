@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from agents.gateway import ChatMessage, ModelGateway, build_backend, call_scope
 from agents.gateway.backends.base import Backend
 from agents.gateway.records import GatewayRecord
+from agents.importance import model_importance_scorer
+from agents.reflection import reflect
+from memory import InMemoryStore, MemoryStream, build_embedder
 from tests.conftest import Verdict, model_calls, rate_strawberry
 
 pytestmark = pytest.mark.model
@@ -66,3 +71,23 @@ async def test_same_seed_gives_same_text(gateway: ModelGateway) -> None:
     assert first[1] == second[1]  # the scope derives the same per-call seed
     assert first[0] == second[0]
     assert first[0].strip()
+
+
+async def test_reflection_runs_on_the_embedded_model(gateway: ModelGateway) -> None:
+    """Questions, cited insights and batched importance all pass llama.cpp's grammar and validation."""
+    stream = MemoryStream("Klaus", InMemoryStore(), build_embedder("fake"), model_importance_scorer(gateway))
+    start = datetime(2023, 2, 13, 8)
+    for i, text in enumerate([
+        "Isabella invited Klaus to a Valentine's Day party at Hobbs Cafe.",
+        "Klaus has a crush on Maria.",
+        "Maria said she loves parties.",
+    ]):
+        stream.remember("observation", text, start + timedelta(minutes=i))
+    with call_scope("Klaus", 2, None):
+        await stream.commit()
+        report = await reflect(gateway, stream, start + timedelta(hours=1))
+    assert all(1 <= r.importance <= 10 for r in stream.records)
+    assert report is not None and report.questions
+    reflections = [r for r in stream.records if r.kind == "reflection"]
+    assert reflections and all(r.depth == 1 for r in reflections)
+    assert all(stream.get(e) is not None for r in reflections for e in r.evidence)
