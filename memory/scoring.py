@@ -42,19 +42,19 @@ def normalise(values: np.ndarray) -> np.ndarray:
 
 def score_memories(
     query: np.ndarray,
-    embeddings: np.ndarray,
+    columns: np.ndarray,
     importance: np.ndarray,
     hours_since_access: np.ndarray,
     weights: RetrievalWeights,
     k: int,
 ) -> ScoredMemories:
-    """Exact scored top-k over all candidates; `embeddings` rows and `query` are unit vectors."""
-    n = embeddings.shape[0]
+    """Exact scored top-k over all candidates; `columns` (dimensions x n) and `query` are unit vectors."""
+    n = columns.shape[1]
     if n == 0 or k <= 0:
         return ScoredMemories(indices=[], recency=[], importance=[], relevance=[], total=[])
     recency = normalise(np.exp(hours_since_access * np.float32(np.log(weights.decay))).astype(np.float32))
     imp = normalise(importance.astype(np.float32, copy=False))
-    relevance = normalise(embeddings @ query.astype(np.float32, copy=False))
+    relevance = normalise(query.astype(np.float32, copy=False) @ columns)
     total = weights.recency * recency + weights.importance * imp + weights.relevance * relevance
     k = min(k, n)
     top = np.argpartition(-total, k - 1)[:k] if k < n else np.arange(n)

@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from memory.records import MemoryRecord
 
 #: chromadb rejects batches above its own limit (5461 here); stay under it.
@@ -116,7 +118,8 @@ class ChromaStore(MemoryStore):
             batch = new[start : start + _CHROMA_BATCH]
             self.collection.add(
                 ids=[r.id for r in batch],
-                embeddings=[r.embedding for r in batch],
+                # One float32 matrix: chroma checks Python lists value by value, arrays in one go.
+                embeddings=np.asarray([r.embedding for r in batch], dtype=np.float32),
                 documents=[r.text for r in batch],
                 metadatas=[_metadata(r) for r in batch],
             )

@@ -138,11 +138,11 @@ class MemoryStream:
         return self.retrieve_by_vector(query, np.asarray(vector, dtype=np.float32), now, k)
 
     def retrieve_by_vector(self, query: str, vector: np.ndarray, now: datetime, k: int = 10) -> list[RetrievedMemory]:
-        embeddings, importance, last_access = self.index.view()
+        columns, importance, last_access = self.index.view()
         norm = float(np.linalg.norm(vector)) or 1.0
         now_hours = hours(now)
         elapsed = np.maximum(now_hours - last_access, 0.0).astype(np.float32)
-        scored = score_memories(vector / norm, embeddings, importance, elapsed, self.weights, k)
+        scored = score_memories(vector / norm, columns, importance, elapsed, self.weights, k)
         results = []
         for i, position in enumerate(scored.indices):
             record = self.records[position]

@@ -54,7 +54,7 @@ def test_score_formula_on_a_hand_computed_case():
     query = np.array([1, 0], dtype=np.float32)
     importance = np.array([2, 8, 5], dtype=np.float32)
     hours_since = np.array([0, 10, 100], dtype=np.float32)
-    scored = score_memories(query, embeddings, importance, hours_since, RetrievalWeights(), k=3)
+    scored = score_memories(query, embeddings.T, importance, hours_since, RetrievalWeights(), k=3)
     # recency 0.995**h = 1, 0.95111, 0.60577 -> normalised 1, 0.87600, 0; importance -> 0, 1, 0.5;
     # relevance (cosine) 1, 0, 0.6 -> 1, 0, 0.6.  Totals: 2.0, 1.876, 1.1
     assert scored.indices == [0, 1, 2]
@@ -70,11 +70,12 @@ def test_weights_change_the_ranking():
     importance = np.array([1, 9], dtype=np.float32)
     hours_since = np.array([50, 0], dtype=np.float32)
     only = lambda **w: RetrievalWeights(**{"recency": 0, "importance": 0, "relevance": 0, **w})  # noqa: E731
-    assert score_memories(query, embeddings, importance, hours_since, only(relevance=1), 2).indices == [0, 1]
-    assert score_memories(query, embeddings, importance, hours_since, only(importance=1), 2).indices == [1, 0]
-    assert score_memories(query, embeddings, importance, hours_since, only(recency=1), 2).indices == [1, 0]
+    columns = embeddings.T
+    assert score_memories(query, columns, importance, hours_since, only(relevance=1), 2).indices == [0, 1]
+    assert score_memories(query, columns, importance, hours_since, only(importance=1), 2).indices == [1, 0]
+    assert score_memories(query, columns, importance, hours_since, only(recency=1), 2).indices == [1, 0]
     heavy = RetrievalWeights(recency=1, importance=1, relevance=3)
-    assert score_memories(query, embeddings, importance, hours_since, heavy, 2).total == pytest.approx([3.0, 2.0])
+    assert score_memories(query, columns, importance, hours_since, heavy, 2).total == pytest.approx([3.0, 2.0])
 
 
 def test_normalisation_edge_cases():
@@ -82,7 +83,7 @@ def test_normalisation_edge_cases():
     assert normalise(np.array([3.0, 3.0, 3.0])).tolist() == [NEUTRAL] * 3
     assert normalise(np.array([], dtype=np.float32)).size == 0
     assert normalise(np.array([2.0, 4.0, 3.0])).tolist() == [0.0, 1.0, 0.5]
-    one = score_memories(np.array([1, 0], dtype=np.float32), np.array([[0, 1]], dtype=np.float32),
+    one = score_memories(np.array([1, 0], dtype=np.float32), np.array([[0], [1]], dtype=np.float32),
                          np.array([4], dtype=np.float32), np.array([5], dtype=np.float32), RetrievalWeights(), k=10)
     assert one.indices == [0] and one.total == pytest.approx([3 * NEUTRAL])
 
@@ -298,3 +299,17 @@ def test_minilm_embeds_offline_with_meaning():
     )
     assert party.shape == (384,) and np.linalg.norm(party) == pytest.approx(1.0, abs=1e-3)
     assert party @ celebration > party @ physics + 0.2
+
+
+def test_index_grows_without_losing_or_reordering_memories():
+    from memory.index import VectorIndex
+
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((7, 4)).astype(np.float32)
+    index = VectorIndex(dimensions=4, capacity=2)
+    for batch in (vectors[:1], vectors[1:4], vectors[4:]):
+        index.append(batch, np.arange(len(batch), dtype=np.float32), np.zeros(len(batch)))
+    columns, importance, _ = index.view()
+    expected = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert columns.shape == (4, 7) and np.allclose(columns.T, expected)
+    assert importance.tolist() == [0, 0, 1, 2, 0, 1, 2]
