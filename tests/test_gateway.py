@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from agents.gateway import (
     ChatMessage,
     ModelGateway,
+    ModelReply,
     ModelSpecError,
     ModelUnavailableError,
     PermanentModelError,
@@ -215,3 +216,15 @@ def test_any_langchain_chat_model_is_a_backend():
     backend = build_backend(FakeListChatModel(responses=['{"score": 2, "reason": "ok"}']))
     rating = asyncio.run(fast_gateway(backend).structured(MESSAGES, Rating, purpose="importance"))
     assert rating == Rating(score=2, reason="ok")
+
+
+def test_cache_copy_keeps_answers_still_in_the_write_ahead_log(tmp_path: Path):
+    from agents.gateway import copy_cache
+
+    live = RequestCache(tmp_path / "live.sqlite")
+    live._db.execute("PRAGMA wal_autocheckpoint=0")  # as if the run died before any checkpoint
+    live.put("k1", "fake", ModelReply(text="kept", prompt_tokens=1, completion_tokens=1))
+    assert (tmp_path / "live.sqlite-wal").stat().st_size > 0
+    copy_cache(tmp_path / "live.sqlite", tmp_path / "copy.sqlite")
+    assert RequestCache(tmp_path / "copy.sqlite", mode="replay").get("k1").text == "kept"
+    live.close()

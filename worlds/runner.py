@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +10,13 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
-from agents.gateway import GatewayCounters, ModelGateway, RequestCache, build_backend
+from agents.gateway import (
+    GatewayCounters,
+    ModelGateway,
+    RequestCache,
+    build_backend,
+    copy_cache,
+)
 from agents.importance import model_importance_scorer
 from memory import ChromaStore, InMemoryStore, MemoryStore, MemoryStream, build_embedder
 from worlds.engine import Engine, report_to_current_buffer
@@ -79,7 +84,7 @@ async def execute_run(
     scenario = scenario.model_copy(update={"models": models})
     folder = RunFolder.create(out_dir, scenario)
     if replay_from is not None:
-        shutil.copyfile(replay_from.cache_path, folder.cache_path)
+        copy_cache(replay_from.cache_path, folder.cache_path)
     cache = RequestCache(folder.cache_path, mode="replay" if replay_from is not None else "read_write")
     gateway = ModelGateway(backend, cache=cache)
     writer = EventWriter(folder.events_path)

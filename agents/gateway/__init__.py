@@ -1,6 +1,6 @@
 """The model gateway: one place every model call goes through."""
 
-from agents.gateway.cache import CacheMode, RequestCache
+from agents.gateway.cache import CacheMode, RequestCache, copy_cache
 from agents.gateway.errors import (
     GatewayError,
     ModelSpecError,
@@ -24,5 +24,5 @@ __all__ = [
     "CacheMode", "ChatMessage", "GatewayCounters", "GatewayError", "GatewayRecord", "ModelCallRecord",
     "ModelFallbackRecord", "ModelGateway", "ModelRepairRecord", "ModelReply", "ModelRequest", "ModelRetryRecord",
     "ModelSpecError", "ModelUnavailableError", "PermanentModelError", "RequestCache", "TransientModelError",
-    "build_backend", "call_scope",
+    "build_backend", "call_scope", "copy_cache",
 ]

@@ -42,3 +42,9 @@ class RequestCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def copy_cache(source: Path, target: Path) -> None:
+    """Copy a cache with SQLite's backup API, which includes answers still in a crashed run's WAL."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
