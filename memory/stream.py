@@ -25,6 +25,8 @@ from memory.stores import MemoryStore
 #: Given an agent and new memory texts, return one 1-10 score per text (one model call for the batch).
 ImportanceScorer = Callable[[str, list[str]], Awaitable[list[int]]]
 ReportSink = Callable[[MemoryReport], None]
+#: Reported scores are rounded so logs match across BLAS builds that sum in another order (ranking is unrounded).
+REPORT_DIGITS = 6
 
 
 class PendingMemory(BaseModel):
@@ -148,8 +150,9 @@ class MemoryStream:
             record = self.records[position]
             results.append(
                 RetrievedMemory(
-                    id=record.id, text=record.text, recency=scored.recency[i], importance=scored.importance[i],
-                    relevance=scored.relevance[i], score=scored.total[i],
+                    id=record.id, text=record.text, recency=round(scored.recency[i], REPORT_DIGITS),
+                    importance=round(scored.importance[i], REPORT_DIGITS),
+                    relevance=round(scored.relevance[i], REPORT_DIGITS), score=round(scored.total[i], REPORT_DIGITS),
                 )
             )
             self.records[position] = record.model_copy(update={"last_accessed": now})
