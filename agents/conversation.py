@@ -25,8 +25,6 @@ class Setting(BaseModel):
     """Where and when a conversation happens, and who the speaker is talking to."""
 
     place: str
-    area: str
-    objects: list[str]
     time: datetime
     listeners: list[str]
     relationships: dict[str, str]

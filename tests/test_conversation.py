@@ -7,7 +7,7 @@ from agents.persona import Persona
 
 ANN = Persona(name="Ann Lee", age=30, traits="cheerful", persona="Ann bakes bread.", home="flat")
 SETTING = Setting(
-    place="Cafe", area="Town", objects=["counter"], time=datetime(2023, 2, 13, 9, 10),
+    place="Cafe", time=datetime(2023, 2, 13, 9, 10),
     listeners=["Bob Ray"], relationships={"Bob Ray": "old friend"},
 )
 

@@ -248,8 +248,7 @@ class Engine:
         listeners = [p for p in conv.participants if p != speaker]
         relationships = {p: label for p in listeners if (label := self.world.relationship(speaker, p))}
         return Setting(
-            place=conv.place, area=self.world.area_of(conv.place), objects=self.world.objects_at(conv.place),
-            time=now, listeners=listeners, relationships=relationships,
+            place=conv.place, time=now, listeners=listeners, relationships=relationships,
         )
 
     async def _recall(self, conv: Conversation, speaker: str, now: datetime) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from agents.persona import Persona
 from worlds.runfolder import RunFolder
 
 HarvestFormat = Literal["openai", "sharegpt"]
@@ -68,9 +69,13 @@ def _metadata(conv: HarvestedConversation, user: str, assistant: str) -> dict:
     }
 
 
-def to_record(conv: HarvestedConversation, fmt: HarvestFormat, system: str, with_metadata: bool) -> dict:
-    """One corpus record; `system` is the assistant-side persona prompt."""
+def to_record(
+    conv: HarvestedConversation, fmt: HarvestFormat, personas: dict[str, Persona], with_metadata: bool
+) -> dict:
+    """One corpus record, with the answering agent's persona and setting as the system prompt."""
     user, assistant = _roles(conv)
+    others = ", ".join(p for p in conv.participants if p != assistant)
+    system = f"{personas[assistant].describe()} You are at {conv.place}, talking with {others}."
     if fmt == "openai":
         messages = [{"role": "system", "content": system}] + [
             {"role": "assistant" if who == assistant else "user", "content": text} for who, text in conv.lines
@@ -96,10 +101,7 @@ def harvest(
             for conv in read_conversations(folder):
                 if len(conv.lines) < min_turns or len(set(who for who, _ in conv.lines)) < 2:
                     continue
-                _, assistant = _roles(conv)
-                others = ", ".join(p for p in conv.participants if p != assistant)
-                system = f"{personas[assistant].describe()} You are at {conv.place}, talking with {others}."
-                handle.write(json.dumps(to_record(conv, fmt, system, with_metadata), ensure_ascii=False) + "\n")
+                handle.write(json.dumps(to_record(conv, fmt, personas, with_metadata), ensure_ascii=False) + "\n")
                 written += 1
     partial.replace(out)
     return written

@@ -35,12 +35,6 @@ class World:
         homes = set(self.homes.values())
         return [p for p in self.place_names() if p not in homes]
 
-    def objects_at(self, place: str) -> list[str]:
-        return [self.places.nodes[n]["name"] for n in self.places.successors(place)]
-
-    def area_of(self, place: str) -> str:
-        return self.places.nodes[place]["area"]
-
     def relationship(self, a: str, b: str) -> str | None:
         data = self.social.get_edge_data(a, b)
         return data["label"] if data else None

@@ -74,6 +74,12 @@ _FAILURE_FIELD = {
 _MEMORY_FIELD = {"memory_added": "memories", "reflection": "reflections", "memory_retrieved": "retrievals"}
 
 
+def _bump(targets: list[BaseModel], field: str) -> None:
+    """Count one more `field` on the run total and on each agent the event concerns."""
+    for target in targets:
+        setattr(target, field, getattr(target, field) + 1)
+
+
 def _add_tokens(target: Tokens, prompt: int, completion: int) -> None:
     target.prompt += prompt
     target.completion += completion
@@ -102,11 +108,8 @@ def compute_stats(reader: EventReader) -> RunStats:
         elif kind == "utterance":
             stats.utterances += 1
             agents[record["speaker"]].utterances += 1
-        elif kind in _MEMORY_FIELD:
-            field_name = _MEMORY_FIELD[kind]
-            setattr(stats, field_name, getattr(stats, field_name) + 1)
-            agent_stats = agents[record["agent"]]
-            setattr(agent_stats, field_name, getattr(agent_stats, field_name) + 1)
+        elif field := _MEMORY_FIELD.get(kind):
+            _bump([stats, *(agents[name] for name in record["agents"])], field)
         elif kind == "model_call":
             stats.model_calls += 1
             stats.cache_hits += record["cached"]
@@ -121,9 +124,7 @@ def compute_stats(reader: EventReader) -> RunStats:
                 agent.model_calls += 1
                 _add_tokens(agent.tokens, record["prompt_tokens"], record["completion_tokens"])
         if field := _FAILURE_FIELD.get(kind):
-            setattr(stats.failures, field, getattr(stats.failures, field) + 1)
-            for name in record["agents"]:
-                setattr(agents[name].failures, field, getattr(agents[name].failures, field) + 1)
+            _bump([stats.failures, *(agents[name].failures for name in record["agents"])], field)
     stats.events = dict(sorted(kinds.items()))
     stats.agents = dict(sorted(agents.items()))
     stats.purposes = dict(sorted(purposes.items()))
