@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field, create_model
 
-from agents.gateway import ChatMessage, ModelGateway
+from agents.gateway import CallScope, ChatMessage, ModelGateway
 from memory.stream import ImportanceScorer
 
 #: Used for every memory of a batch whose scoring failed (logged and counted by the gateway).
@@ -40,12 +40,12 @@ def _prompt(agent: str, texts: list[str]) -> list[ChatMessage]:
 def model_importance_scorer(gateway: ModelGateway) -> ImportanceScorer:
     """An ImportanceScorer that asks the gateway; failures fall back to NEUTRAL_IMPORTANCE for the batch."""
 
-    async def score(agent: str, texts: list[str]) -> list[int]:
+    async def score(agent: str, texts: list[str], trace: CallScope | None) -> list[int]:
         schema = scores_schema(len(texts))
         neutral = schema(scores=[NEUTRAL_IMPORTANCE] * len(texts))
         result = await gateway.structured(
             _prompt(agent, texts), schema, purpose="importance", default=neutral, temperature=0.2,
-            max_tokens=16 + 4 * len(texts),
+            max_tokens=16 + 4 * len(texts), scope=trace,
         )
         return [min(10, max(1, s)) for s in result.scores]
 

@@ -25,13 +25,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.gateway import (  # noqa: E402
+    CallScope,
     ChatMessage,
     ModelCallRecord,
     ModelGateway,
     build_backend,
-    call_scope,
 )
-from agents.gateway.scope import CallScope  # noqa: E402
 
 OVERHEAD_GOAL_PCT = 10.0
 EFFICIENCY_GOAL = 0.9
@@ -69,8 +68,8 @@ async def gateway_call(gateway: ModelGateway, prompt: str, max_tokens: int, temp
     """The same prompt through ModelGateway.complete (no cache); tokens from the emitted call record."""
     records: list[Any] = []
     messages = [ChatMessage(role="system", content=SYSTEM), ChatMessage(role="user", content=prompt)]
-    with call_scope("bench", seed, records.append):
-        await gateway.complete(messages, purpose="bench", temperature=temperature, max_tokens=max_tokens)
+    scope = CallScope("bench", seed, records.append)
+    await gateway.complete(messages, purpose="bench", temperature=temperature, max_tokens=max_tokens, scope=scope)
     return sum(r.completion_tokens for r in records if isinstance(r, ModelCallRecord))
 
 
@@ -141,8 +140,8 @@ async def run_fake(n: int, limit: int, latency: float) -> dict[str, Any]:
     gateway = ModelGateway(backend, cache=None)
 
     async def one(i: int) -> str:
-        with call_scope(f"agent-{i}", i, None):
-            return await gateway.complete([ChatMessage(role="user", content=f"hello {i}")], purpose="bench")
+        message = ChatMessage(role="user", content=f"hello {i}")
+        return await gateway.complete([message], purpose="bench", scope=CallScope(f"agent-{i}", i))
 
     started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))

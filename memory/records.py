@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-MemoryKind = Literal["observation", "reflection", "plan", "chat", "session"]
+MemoryKind = Literal["observation", "reflection", "plan", "chat", "session", "summary"]
 
 
 class MemoryRecord(BaseModel):

@@ -48,8 +48,12 @@ class MemoryStore(ABC):
     def load(self, agent: str) -> list[MemoryRecord]:
         """All of an agent's flushed records, embeddings included, oldest first."""
 
-    def flush(self) -> None:
-        """Make every accepted write durable (called once per tick)."""
+    def flush(self, access_times: bool = True) -> None:
+        """Make accepted writes durable: new records always, access times only when asked.
+
+        The engine flushes records every tick but access times only at the end: snapshots carry
+        them, and writing them each tick would cost chroma more than all the records do.
+        """
 
 
 class InMemoryStore(MemoryStore):
@@ -112,7 +116,7 @@ class ChromaStore(MemoryStore):
         for memory_id in ids:
             self._touched[memory_id] = when
 
-    def flush(self) -> None:
+    def flush(self, access_times: bool = True) -> None:
         new, self._new = self._new, []
         for start in range(0, len(new), _CHROMA_BATCH):
             batch = new[start : start + _CHROMA_BATCH]
@@ -123,6 +127,8 @@ class ChromaStore(MemoryStore):
                 documents=[r.text for r in batch],
                 metadatas=[_metadata(r) for r in batch],
             )
+        if not access_times:
+            return
         touched, self._touched = list(self._touched.items()), {}
         for start in range(0, len(touched), _CHROMA_BATCH):
             batch = touched[start : start + _CHROMA_BATCH]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -22,9 +23,22 @@ from memory.reports import (
 from memory.scoring import RetrievalWeights, score_memories
 from memory.stores import MemoryStore
 
-#: Given an agent and new memory texts, return one 1-10 score per text (one model call for the batch).
-ImportanceScorer = Callable[[str, list[str]], Awaitable[list[int]]]
-ReportSink = Callable[[MemoryReport], None]
+
+
+class Trace(Protocol):
+    """Where the caller wants reports to go; passed per call, so nothing depends on ambient state."""
+
+    def emit(self, report: BaseModel) -> None: ...
+
+
+#: Given an agent, new memory texts and the caller's trace, one 1-10 score per text (one call for the batch).
+ImportanceScorer = Callable[[str, list[str], Trace | None], Awaitable[list[int]]]
+
+
+def report(trace: Trace | None, item: MemoryReport) -> None:
+    """Send a report to the trace, if the caller gave one."""
+    if trace is not None:
+        trace.emit(item)
 #: Reported scores are rounded so logs match across BLAS builds that sum in another order (ranking is unrounded).
 REPORT_DIGITS = 6
 
@@ -50,8 +64,7 @@ class MemoryStream:
         scorer: ImportanceScorer,
         weights: RetrievalWeights | None = None,
         reflection_threshold: float = 150.0,
-        sink: ReportSink | None = None,
-        dimensions: int = 384,
+        durable_until: datetime | None = None,
     ) -> None:
         self.agent = agent
         self.store = store
@@ -59,21 +72,20 @@ class MemoryStream:
         self.scorer = scorer
         self.weights = weights or RetrievalWeights()
         self.reflection_threshold = reflection_threshold
-        self.sink = sink
-        self.index = VectorIndex(dimensions)
+        self.index = VectorIndex()
         self.records: list[MemoryRecord] = []
         self.by_id: dict[str, int] = {}
         self.pending: list[PendingMemory] = []
         self.importance_since_reflection = 0.0
-        self._load()
+        self._load(durable_until)
 
-    def emit(self, report: MemoryReport) -> None:
-        if self.sink is not None:
-            self.sink(report)
+    def _load(self, durable_until: datetime | None) -> None:
+        """Rebuild the index from the store; the reflection sum is derived, so nothing else is saved.
 
-    def _load(self) -> None:
-        """Rebuild the index from the store; the reflection sum is derived, so nothing else is saved."""
-        saved = self.store.load(self.agent)
+        Rows created after `durable_until` (the last tick the event log made durable) are ignored:
+        the log is the point of truth, and a crash may leave the store a tick ahead of it.
+        """
+        saved = [r for r in self.store.load(self.agent) if durable_until is None or r.created <= durable_until]
         if saved:
             self.index_records(saved, np.asarray([r.embedding for r in saved], dtype=np.float32))
         for record in reversed(self.records):
@@ -101,25 +113,25 @@ class MemoryStream:
             PendingMemory(kind=kind, text=text, created=created, source_event=source_event, evidence=evidence or [])
         )
 
-    def insert(self, records: list[MemoryRecord]) -> None:
+    def insert(self, records: list[MemoryRecord], trace: Trace | None = None) -> None:
         """Add fully formed records (embeddings and importance set) to the index and the store."""
         self.store.add(records)
         self.index_records(records, np.asarray([r.embedding for r in records], dtype=np.float32))
         for record in records:
             if record.kind != "reflection":
                 self.importance_since_reflection += record.importance
-            self.emit(MemoryAdded(agent=self.agent, memory=record.without_embedding()))
+            report(trace, MemoryAdded(agent=self.agent, memory=record.without_embedding()))
 
-    async def commit(self) -> list[MemoryRecord]:
+    async def commit(self, trace: Trace | None = None) -> list[MemoryRecord]:
         """Score the pending memories in one importance call, embed them in one batch, and store them."""
         if not self.pending:
             return []
         pending, self.pending = self.pending, []
         texts = [p.text for p in pending]
-        scores = [min(10, max(1, int(s))) for s in await self.scorer(self.agent, texts)]
+        scores = [min(10, max(1, int(s))) for s in await self.scorer(self.agent, texts, trace)]
         if len(scores) != len(texts):
             raise ValueError(f"importance scorer returned {len(scores)} scores for {len(texts)} memories")
-        self.emit(ImportanceScored(agent=self.agent, texts=texts, scores=scores))
+        report(trace, ImportanceScored(agent=self.agent, texts=texts, scores=scores))
         vectors = await asyncio.to_thread(self.embedder.embed_documents, texts)
         records = []
         for number, (item, score, vector) in enumerate(zip(pending, scores, vectors), start=len(self.records)):
@@ -131,15 +143,22 @@ class MemoryStream:
                     depth=depth, source_event=item.source_event, embedding=vector,
                 )
             )
-        self.insert(records)
+        self.insert(records, trace)
         return records
 
-    async def retrieve(self, query: str, now: datetime, k: int = 10) -> list[RetrievedMemory]:
+    async def retrieve(
+        self, query: str, now: datetime, k: int = 10, trace: Trace | None = None
+    ) -> list[RetrievedMemory]:
         """Top-k memories for a query by weighted recency, importance and relevance; marks them accessed."""
         vector = await asyncio.to_thread(self.embedder.embed_query, query)
-        return self.retrieve_by_vector(query, np.asarray(vector, dtype=np.float32), now, k)
+        return self.retrieve_by_vector(query, np.asarray(vector, dtype=np.float32), now, k, trace)
 
-    def retrieve_by_vector(self, query: str, vector: np.ndarray, now: datetime, k: int = 10) -> list[RetrievedMemory]:
+    def retrieve_by_vector(
+        self, query: str, vector: np.ndarray, now: datetime, k: int = 10, trace: Trace | None = None
+    ) -> list[RetrievedMemory]:
+        if not self.records:
+            report(trace, MemoryRetrieved(agent=self.agent, query=query, k=k, candidates=0, results=[], accessed_at=now))
+            return []
         columns, importance, last_access = self.index.view()
         norm = float(np.linalg.norm(vector)) or 1.0
         now_hours = hours(now)
@@ -159,11 +178,35 @@ class MemoryStream:
         if scored.indices:
             self.index.last_access[scored.indices] = now_hours
             self.store.touch([r.id for r in results], now)
-        self.emit(
+        report(
+            trace,
             MemoryRetrieved(agent=self.agent, query=query, k=k, candidates=len(self.records), results=results,
-                            accessed_at=now)
+                            accessed_at=now),
         )
         return results
+
+    def get_state(self) -> dict:
+        """What a snapshot needs; the records themselves (and their embeddings) stay in the store."""
+        return {
+            "count": len(self.records),
+            "last_accessed": [r.last_accessed.isoformat() for r in self.records],
+            "pending": [p.model_dump(mode="json") for p in self.pending],
+            "importance_since_reflection": self.importance_since_reflection,
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Rewind to a snapshot: the first `count` stored records, with their access times as they were."""
+        saved = self.store.load(self.agent)[: state["count"]]
+        if len(saved) != state["count"]:
+            raise ValueError(f"{self.agent}: the store holds {len(saved)} memories, the snapshot needs {state['count']}")
+        accessed = [datetime.fromisoformat(t) for t in state["last_accessed"]]
+        saved = [r.model_copy(update={"last_accessed": t}) for r, t in zip(saved, accessed)]
+        self.index = VectorIndex()
+        self.records, self.by_id = [], {}
+        if saved:
+            self.index_records(saved, np.asarray([r.embedding for r in saved], dtype=np.float32))
+        self.pending = [PendingMemory.model_validate(p) for p in state["pending"]]
+        self.importance_since_reflection = state["importance_since_reflection"]
 
     def recent(self, n: int = 100) -> list[MemoryRecord]:
         """The last `n` memories by creation, oldest first."""

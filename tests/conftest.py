@@ -10,12 +10,12 @@ import pytest
 from pydantic import BaseModel, Field
 
 from agents.gateway import (
+    CallScope,
     ChatMessage,
     ModelCallRecord,
     ModelGateway,
     ModelReply,
     ModelRequest,
-    call_scope,
 )
 from agents.gateway.backends.base import Backend
 from agents.gateway.records import GatewayRecord
@@ -42,7 +42,7 @@ agents:
   - {name: Cy, age: 25, traits: curious, persona: Cy writes poems., home: Cy's flat}
 relationships:
   - {a: Ann, b: Bob, label: old friend}
-conversation: {max_lines: 4, lines_per_tick: 2, cooldown: 1h, move_chance: 0.6}
+conversation: {max_lines: 4, lines_per_tick: 2, cooldown: 1h}
 """
 
 
@@ -98,8 +98,8 @@ async def rate_strawberry(gateway: ModelGateway, agent: str) -> tuple[Verdict, l
     """One small structured request, the same for every real backend under test."""
     records: list[GatewayRecord] = []
     question = "On a scale from 1 to 10, how tasty is a fresh strawberry? Give the score and a one-word label."
-    with call_scope(agent, 3, records.append):
-        verdict = await gateway.structured(
-            [ChatMessage(role="user", content=question)], Verdict, purpose="rate", temperature=0.2, max_tokens=48
-        )
+    verdict = await gateway.structured(
+        [ChatMessage(role="user", content=question)], Verdict, purpose="rate", temperature=0.2, max_tokens=48,
+        scope=CallScope(agent, 3, records.append),
+    )
     return verdict, records

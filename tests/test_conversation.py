@@ -2,23 +2,31 @@
 
 from datetime import datetime
 
-from agents.conversation import Setting, _prompt, _strip_name_prefixes, repeats
-from agents.persona import Persona
+from agents.cognition.converse import _strip_name_prefixes, next_line, repeats
+from agents.gateway import CallScope, ModelGateway
+from tests.conftest import Scripted
+from tests.fakes import make_agent
 
-ANN = Persona(name="Ann Lee", age=30, traits="cheerful", persona="Ann bakes bread.", home="flat")
-SETTING = Setting(
-    place="Cafe", time=datetime(2023, 2, 13, 9, 10),
-    listeners=["Bob Ray"], relationships={"Bob Ray": "old friend"},
-)
+NOW = datetime(2023, 2, 13, 9, 10)
 
 
-def test_prompt_names_speaker_listener_and_recollections():
-    opening = _prompt(ANN, SETTING, [], ["Ann is hosting a picnic on Sunday."])[1].content
-    assert "Ann Lee, 30 (cheerful). Ann bakes bread." in opening
+async def test_prompt_names_speaker_listener_and_recollections():
+    backend = Scripted(['{"line": "Morning, Bob!", "end_conversation": false}',
+                        '{"line": "Bob Ray: Ann Lee: Fine, thanks.", "end_conversation": true}'])
+    gateway = ModelGateway(backend)
+    ann = make_agent("Ann Lee", "flat", age=30, traits="cheerful", persona="Ann bakes bread.")
+    ann.relationship("Bob Ray").label = "old friend"
+    said = await next_line(ann, ["Bob Ray"], "Cafe", [], ["Ann is hosting a picnic on Sunday."], gateway,
+                           CallScope("Ann Lee", 1), NOW)
+    opening = backend.calls[0].messages[1].content
+    assert said.line == "Morning, Bob!"
+    assert "Ann Lee, 30 years old. Personality: cheerful. Ann bakes bread." in opening
     assert "- Ann is hosting a picnic on Sunday." in opening
-    assert "Bob Ray, Ann's old friend" in opening and "what Ann says to Bob to open" in opening
-    reply = _prompt(ANN, SETTING, [("Bob Ray", "Morning!")], [])[1].content
-    assert "Bob Ray: Morning!" in reply and "what Ann says back to Bob" in reply
+    assert "- Bob Ray: old friend" in opening and "what Ann says to Bob to open" in opening
+    reply = await next_line(ann, ["Bob Ray"], "Cafe", [("Bob Ray", "Morning!")], [], gateway, CallScope("Ann Lee", 2), NOW)
+    later = backend.calls[1].messages[1].content
+    assert "Bob Ray: Morning!" in later and "what Ann says back to Bob" in later
+    assert reply.line == "Fine, thanks." and reply.end_conversation
 
 
 def test_echoed_name_labels_are_stripped():

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from enum import Enum
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
 
 from agents.gateway import (
+    CallScope,
     ChatMessage,
     ModelGateway,
     ModelReply,
@@ -19,11 +22,13 @@ from agents.gateway import (
     RequestCache,
     TransientModelError,
     build_backend,
-    call_scope,
 )
 from agents.gateway.backends.base import Backend
-from agents.gateway.backends.fake import FakeChatBackend
+from agents.gateway.backends.fake import FakeChatBackend, SchemaSampler
 from agents.gateway.records import GatewayRecord
+from agents.gateway.schema_walk import walk
+from agents.gateway.structured import skeleton
+from agents.seeding import stable_int
 from tests.conftest import Scripted
 
 MESSAGES = [ChatMessage(role="user", content="Rate how important this is.")]
@@ -42,9 +47,9 @@ class AuthenticationError(Exception):
     status_code = 401
 
 
-def recording() -> tuple[list[GatewayRecord], callable]:
+def recording(agent: str | None = "Ann", seed: int = 1) -> tuple[list[GatewayRecord], CallScope]:
     records: list[GatewayRecord] = []
-    return records, records.append
+    return records, CallScope(agent, seed, records.append)
 
 
 def kinds(records: list[GatewayRecord]) -> list[str]:
@@ -56,10 +61,9 @@ def fast_gateway(backend: Backend, **kwargs) -> ModelGateway:
 
 
 async def test_structured_output_parses_on_fake_model():
-    records, sink = recording()
+    records, scope = recording()
     gateway = fast_gateway(FakeChatBackend())
-    with call_scope("Ann", seed=1, sink=sink):
-        rating = await gateway.structured(MESSAGES, Rating, purpose="importance")
+    rating = await gateway.structured(MESSAGES, Rating, purpose="importance", scope=scope)
     assert isinstance(rating, Rating) and 1 <= rating.score <= 10
     assert kinds(records) == ["model_call"]
     call = records[0]
@@ -68,10 +72,9 @@ async def test_structured_output_parses_on_fake_model():
 
 
 async def test_malformed_json_is_repaired_and_counted():
-    records, sink = recording()
+    records, scope = recording()
     gateway = fast_gateway(FakeChatBackend(malformed_rate=1.0))
-    with call_scope("Ann", seed=1, sink=sink):
-        rating = await gateway.structured(MESSAGES, Rating, purpose="importance")
+    rating = await gateway.structured(MESSAGES, Rating, purpose="importance", scope=scope)
     assert isinstance(rating, Rating)
     assert kinds(records) == ["model_call", "model_repair"]
     assert "```" in records[1].raw and Rating.model_validate_json(records[1].repaired) == rating
@@ -80,10 +83,9 @@ async def test_malformed_json_is_repaired_and_counted():
 
 async def test_invalid_output_is_retried_with_a_correction_then_succeeds():
     backend = Scripted(['{"score": 42, "reason": "too big"}', '{"score": 7, "reason": "fine"}'])
-    records, sink = recording()
+    records, scope = recording()
     gateway = fast_gateway(backend)
-    with call_scope("Ann", seed=1, sink=sink):
-        rating = await gateway.structured(MESSAGES, Rating, purpose="importance")
+    rating = await gateway.structured(MESSAGES, Rating, purpose="importance", scope=scope)
     assert rating == Rating(score=7, reason="fine")
     assert kinds(records) == ["model_call", "model_retry", "model_call"]
     assert records[1].reason == "invalid_output" and "score" in records[1].detail
@@ -93,11 +95,10 @@ async def test_invalid_output_is_retried_with_a_correction_then_succeeds():
 
 
 async def test_unusable_output_falls_back_to_default_and_is_counted():
-    records, sink = recording()
+    records, scope = recording()
     gateway = fast_gateway(FakeChatBackend(garbage_rate=1.0), max_parse_attempts=3)
     default = Rating(score=5, reason="neutral")
-    with call_scope("Ann", seed=1, sink=sink):
-        rating = await gateway.structured(MESSAGES, Rating, purpose="importance", default=default)
+    rating = await gateway.structured(MESSAGES, Rating, purpose="importance", default=default, scope=scope)
     assert rating == default
     assert kinds(records) == ["model_call", "model_retry", "model_call", "model_retry", "model_call", "model_fallback"]
     assert gateway.counters.fallbacks == 1 and gateway.counters.retries == 2
@@ -107,11 +108,10 @@ async def test_unusable_output_falls_back_to_default_and_is_counted():
 
 async def test_transient_errors_back_off_exponentially_then_succeed():
     backend = Scripted([TransientModelError("boom"), RateLimitError("slow down"), "fine"])
-    records, sink = recording()
+    records, scope = recording(None, 0)
     gateway = ModelGateway(backend, backoff_base_s=0.05, backoff_max_s=1.0)
     started = time.perf_counter()
-    with call_scope(None, seed=0, sink=sink):
-        assert await gateway.complete(MESSAGES, purpose="chat") == "fine"
+    assert await gateway.complete(MESSAGES, purpose="chat", scope=scope) == "fine"
     elapsed = time.perf_counter() - started
     retries = [r for r in records if r.kind == "model_retry"]
     assert [r.reason for r in retries] == ["error", "rate_limit"]
@@ -122,9 +122,8 @@ async def test_transient_errors_back_off_exponentially_then_succeed():
 
 async def test_time_outs_are_retried_as_timeouts():
     backend = Scripted([1.0, "quick"], timeout_s=0.05)
-    records, sink = recording()
-    with call_scope(None, seed=0, sink=sink):
-        assert await fast_gateway(backend).complete(MESSAGES, purpose="chat") == "quick"
+    records, scope = recording(None, 0)
+    assert await fast_gateway(backend).complete(MESSAGES, purpose="chat", scope=scope) == "quick"
     assert [r.reason for r in records if r.kind == "model_retry"] == ["timeout"]
 
 
@@ -137,10 +136,9 @@ async def test_permanent_errors_are_not_retried():
 
 async def test_exhausted_retries_use_the_fallback_text():
     backend = Scripted([TransientModelError("down")] * 3)
-    records, sink = recording()
+    records, scope = recording("Bob", 0)
     gateway = fast_gateway(backend, max_attempts=3)
-    with call_scope("Bob", seed=0, sink=sink):
-        text = await gateway.complete(MESSAGES, purpose="chat", fallback="(no answer)")
+    text = await gateway.complete(MESSAGES, purpose="chat", fallback="(no answer)", scope=scope)
     assert text == "(no answer)"
     assert kinds(records) == ["model_retry", "model_retry", "model_fallback"]
     assert "3 attempts failed" in records[-1].reason and gateway.counters.fallbacks == 1
@@ -160,25 +158,28 @@ async def test_in_flight_limit_holds_under_load():
 async def test_cache_serves_repeats_and_replay_refuses_to_call(tmp_path: Path):
     cache = RequestCache(tmp_path / "cache.sqlite")
     backend = Scripted(['{"score": 3, "reason": "meh"}'])
-    records, sink = recording()
+    records: list[GatewayRecord] = []
     for _ in range(2):
-        with call_scope("Ann", seed=9, sink=sink):
-            await fast_gateway(backend, cache=cache).structured(MESSAGES, Rating, purpose="importance")
+        scope = CallScope("Ann", 9, records.append)
+        await fast_gateway(backend, cache=cache).structured(MESSAGES, Rating, purpose="importance", scope=scope)
     assert len(backend.calls) == 1
     assert [r.cached for r in records] == [False, True]
     cache.close()
     replay = RequestCache(tmp_path / "cache.sqlite", mode="replay")
-    with call_scope("Ann", seed=10, sink=sink), pytest.raises(PermanentModelError, match="replay"):
-        await fast_gateway(Scripted([]), cache=replay).structured(MESSAGES, Rating, purpose="importance")
+    with pytest.raises(PermanentModelError, match="replay"):
+        await fast_gateway(Scripted([]), cache=replay).structured(
+            MESSAGES, Rating, purpose="importance", scope=CallScope("Ann", 10, records.append)
+        )
 
 
 async def test_seeds_differ_per_call_and_repeat_per_scope():
     def seeds() -> list[int]:
-        with call_scope("Ann", seed=5, sink=None) as scope:
-            return [scope.next_seed("chat") for _ in range(3)]
+        scope = CallScope("Ann", 5)
+        return [scope.next_seed("chat") for _ in range(3)]
 
     first = seeds()
     assert first == seeds() and len(set(first)) == 3
+    assert first == [stable_int(5, "Ann", "chat", n, bits=31) for n in range(3)]
 
 
 def test_fake_spec_options():
@@ -228,3 +229,52 @@ def test_cache_copy_keeps_answers_still_in_the_write_ahead_log(tmp_path: Path):
     copy_cache(tmp_path / "live.sqlite", tmp_path / "copy.sqlite")
     assert RequestCache(tmp_path / "copy.sqlite", mode="replay").get("k1").text == "kept"
     live.close()
+
+
+# --- schema walking: the prompt's skeleton and the fake's sampler ---------------------------------------------
+
+
+class Mood(str, Enum):
+    calm = "calm"
+    glad = "glad"
+    cross = "cross"
+    tired = "tired"
+
+
+class Item(BaseModel):
+    name: str = Field(max_length=12)
+    mood: Mood
+
+
+class Plan(BaseModel):
+    title: str
+    note: str | None = None
+    items: list[Item] = Field(min_length=2, max_length=4)
+    count: int = Field(ge=3, le=7)
+    ratio: float = Field(ge=0.5, le=0.75)
+    lead: Item
+    done: bool
+
+
+def test_skeleton_takes_first_options_and_placeholders():
+    item = {"name": "...", "mood": "calm"}
+    assert skeleton(Plan.model_json_schema()) == {
+        "title": "...", "note": "...", "items": [item], "count": 0, "ratio": 0.0, "lead": item, "done": False,
+    }
+
+
+def test_sampler_honours_bounds_and_draws_enums_at_random():
+    schema = Plan.model_json_schema()
+    plans = [Plan.model_validate(walk(schema, SchemaSampler(random.Random(seed)))) for seed in range(40)]
+    assert all(isinstance(p.note, str) and 2 <= len(p.items) <= 4 for p in plans)
+    assert {p.lead.mood for p in plans} == set(Mood)  # every value, not always the first
+    assert len({len(p.items) for p in plans}) > 1 and len({p.count for p in plans}) > 1
+    assert walk(schema, SchemaSampler(random.Random(7))) == walk(schema, SchemaSampler(random.Random(7)))
+
+
+async def test_fake_backend_answers_nested_schemas_with_varied_enums():
+    gateway = fast_gateway(FakeChatBackend())
+    plans = [
+        await gateway.structured(MESSAGES, Plan, purpose="plan", scope=CallScope(f"agent-{i}", i)) for i in range(12)
+    ]
+    assert len({p.lead.mood for p in plans}) > 1 and gateway.counters.fallbacks == 0

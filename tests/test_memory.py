@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import random
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agents.gateway import ModelGateway, call_scope
+from agents.gateway import CallScope, ModelGateway
 from agents.gateway.backends.fake import FakeChatBackend
 from agents.importance import NEUTRAL_IMPORTANCE, model_importance_scorer
-from agents.reflection import reflect
+from agents.cognition.reflect import reflect
 from memory import (
     CachedEmbeddings,
     ChromaStore,
@@ -23,15 +27,28 @@ from memory import (
     RetrievalWeights,
     score_memories,
 )
-from memory.reports import MemoryReport
+from memory.reports import MemoryReport, RetrievedMemory
 from memory.scoring import NEUTRAL, normalise
 from tests.conftest import Scripted
 
 T0 = datetime(2023, 2, 13, 8, 0)
 
 
+class Reports:
+    """A trace that keeps what the stream reports."""
+
+    def __init__(self) -> None:
+        self.items: list[MemoryReport] = []
+
+    def emit(self, report: MemoryReport) -> None:
+        self.items.append(report)
+
+    def of(self, kind: str) -> list[MemoryReport]:
+        return [r for r in self.items if r.kind == kind]
+
+
 def fixed_scorer(value: int, calls: list[list[str]] | None = None):
-    async def score(agent: str, texts: list[str]) -> list[int]:
+    async def score(agent: str, texts: list[str], trace) -> list[int]:
         if calls is not None:
             calls.append(list(texts))
         return [value] * len(texts)
@@ -39,10 +56,12 @@ def fixed_scorer(value: int, calls: list[list[str]] | None = None):
     return score
 
 
-def stream_with(store=None, scorer=None, threshold: float = 150.0, weights=None, reports=None) -> MemoryStream:
+def stream_with(
+    store=None, scorer=None, threshold: float = 150.0, weights=None, dimensions: int = 384, durable_until=None
+) -> MemoryStream:
     return MemoryStream(
-        "Ann", store or InMemoryStore(), CachedEmbeddings(FakeHashEmbeddings()), scorer or fixed_scorer(5),
-        weights=weights, reflection_threshold=threshold, sink=None if reports is None else reports.append,
+        "Ann", store or InMemoryStore(), CachedEmbeddings(FakeHashEmbeddings(dimensions)), scorer or fixed_scorer(5),
+        weights=weights, reflection_threshold=threshold, durable_until=durable_until,
     )
 
 
@@ -103,19 +122,73 @@ async def test_recently_accessed_memory_outranks_an_identical_old_one():
 
 
 async def test_retrieval_marks_memories_accessed_and_reports_partial_scores():
-    reports: list[MemoryReport] = []
-    stream = stream_with(reports=reports)
+    reports = Reports()
+    stream = stream_with()
     for i, text in enumerate(["Ann baked rye bread.", "Cy wrote a poem about rain.", "Ann sold bread to Bob."]):
         stream.remember("observation", text, T0 + timedelta(hours=i))
-    await stream.commit()
+    await stream.commit(reports)
     later = T0 + timedelta(hours=30)
-    found = await stream.retrieve("bread", later, k=2)
+    found = await stream.retrieve("bread", later, k=2, trace=reports)
     assert {m.text for m in found} == {"Ann baked rye bread.", "Ann sold bread to Bob."}
     assert all(stream.get(m.id).last_accessed == later for m in found)
     assert stream.get("Ann#1").last_accessed == T0 + timedelta(hours=1)
-    retrieved = [r for r in reports if r.kind == "memory_retrieved"][-1]
+    retrieved = reports.of("memory_retrieved")[-1]
     assert retrieved.query == "bread" and retrieved.candidates == 3
     assert all(r.score == pytest.approx(r.recency + r.importance + r.relevance) for r in retrieved.results)
+
+
+@pytest.mark.parametrize("dimensions", [16, 384])
+async def test_the_index_takes_its_width_from_the_embedder(dimensions: int):
+    only_relevance = RetrievalWeights(recency=0, importance=0, relevance=1)
+    stream = stream_with(dimensions=dimensions, weights=only_relevance)
+    for i, text in enumerate(["Ann baked rye bread.", "Cy wrote a poem about rain.", "Bob fixed a bike."]):
+        stream.remember("observation", text, T0 + timedelta(hours=i))
+    await stream.commit()
+    assert stream.index.view()[0].shape == (dimensions, 3)
+    found = await stream.retrieve("poem about rain", T0 + timedelta(hours=5), k=1)
+    assert [m.text for m in found] == ["Cy wrote a poem about rain."]
+
+
+async def test_rows_after_the_durable_moment_are_dropped_on_load():
+    store = InMemoryStore()
+    stream = stream_with(store=store, scorer=fixed_scorer(4))
+    for i in range(4):
+        stream.remember("observation", f"event {i}", T0 + timedelta(hours=i))
+    await stream.commit()
+    reloaded = stream_with(store=store, durable_until=T0 + timedelta(hours=1))
+    assert [r.id for r in reloaded.records] == ["Ann#0", "Ann#1"] and reloaded.index.size == 2
+    assert reloaded.importance_since_reflection == 8
+    found = await reloaded.retrieve("event", T0 + timedelta(hours=5), k=10)
+    assert sorted(m.id for m in found) == ["Ann#0", "Ann#1"]
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "chroma"])
+async def test_set_state_rewinds_to_the_snapshot(store_kind: str, tmp_path: Path):
+    store = ChromaStore(tmp_path / "mem") if store_kind == "chroma" else InMemoryStore()
+    stream = stream_with(store=store, scorer=fixed_scorer(7))
+    for i, text in enumerate(["Ann baked rye bread.", "Cy wrote a poem about rain.", "Bob fixed a bike."]):
+        stream.remember("observation", text, T0 + timedelta(hours=i))
+    await stream.commit()
+    await stream.retrieve("bread", T0 + timedelta(hours=4), k=1)
+    stream.remember("observation", "Ann sold bread to Bob.", T0 + timedelta(hours=5))  # still pending
+    store.flush()
+    state = json.loads(json.dumps(stream.get_state()))  # a snapshot must survive JSON
+
+    async def probe() -> list[list[RetrievedMemory]]:
+        moments = [T0 + timedelta(hours=h) for h in (10, 20)]
+        return [await stream.retrieve(q, t, k=2) for q in ("bread", "a bike") for t in moments]
+
+    expected = await probe()
+    await stream.commit()
+    stream.remember("reflection", "Ann likes bread.", T0 + timedelta(hours=30), evidence=["Ann#0"])
+    await stream.commit()
+    await stream.retrieve("bread", T0 + timedelta(hours=31), k=3)
+    store.flush()
+
+    stream.set_state(state)
+    assert len(stream.records) == 3 and [p.text for p in stream.pending] == ["Ann sold bread to Bob."]
+    assert stream.importance_since_reflection == 21
+    assert await probe() == expected
 
 
 # --- importance --------------------------------------------------------------------------------------------
@@ -132,26 +205,44 @@ async def test_importance_is_one_call_for_the_batch():
     assert await stream.commit() == [] and len(calls) == 1
 
 
-async def test_model_importance_scorer_batches_and_falls_back_counted():
+async def test_model_importance_scorer_is_one_call_attributed_to_the_scope():
     records: list = []
-    gateway = ModelGateway(FakeChatBackend())
-    with call_scope("Ann", seed=1, sink=records.append):
-        scores = await model_importance_scorer(gateway)("Ann", ["a", "b", "c", "d"])
-    assert len(scores) == 4 and all(1 <= s <= 10 for s in scores)
-    assert [r.kind for r in records] == ["model_call"] and records[0].purpose == "importance"
+    scorer = model_importance_scorer(ModelGateway(FakeChatBackend()))
+    scores = await scorer("Ann", ["a", "b", "c", "d"], CallScope("Ann", 1, records.append))
+    assert len(scores) == 4
+    (call,) = records
+    assert call.kind == "model_call" and call.purpose == "importance" and call.agent == "Ann"
+    assert call.structured == "ImportanceScores"
 
-    broken = ModelGateway(FakeChatBackend(garbage_rate=1.0), backoff_base_s=0.0)
-    records.clear()
-    with call_scope("Ann", seed=1, sink=records.append):
-        scores = await model_importance_scorer(broken)("Ann", ["a", "b"])
-    assert scores == [NEUTRAL_IMPORTANCE] * 2
-    assert records[-1].kind == "model_fallback" and broken.counters.fallbacks == 1
+
+async def test_out_of_range_importance_is_clamped_to_the_scale():
+    items: list = []
+    stream = stream_with(scorer=model_importance_scorer(ModelGateway(Scripted(['{"scores": [0, 14, 7, -3]}']))))
+    for text in ["brushed teeth", "won the lottery", "met a friend", "tied a shoe"]:
+        stream.remember("observation", text, T0)
+    records = await stream.commit(CallScope("Ann", 1, items.append))
+    assert [r.importance for r in records] == [1, 10, 7, 1]
+    assert [r.kind for r in items] == ["model_call", "importance_scored", *["memory_added"] * 4]
+    assert items[1].scores == [1, 10, 7, 1]
 
 
 async def test_importance_count_mismatch_is_retried_with_a_correction():
     backend = Scripted(['{"scores": [3]}', '{"scores": [3, 9]}'])
-    scores = await model_importance_scorer(ModelGateway(backend))("Ann", ["a", "b"])
+    scores = await model_importance_scorer(ModelGateway(backend))("Ann", ["a", "b"], None)
     assert scores == [3, 9] and len(backend.calls) == 2
+
+
+async def test_importance_that_never_has_the_right_count_falls_back_to_neutral():
+    records: list = []
+    gateway = ModelGateway(Scripted(['{"scores": [3]}', '{"scores": [3, 9, 4]}', '{"scores": []}']))
+    scores = await model_importance_scorer(gateway)("Ann", ["a", "b"], CallScope("Ann", 1, records.append))
+    assert scores == [NEUTRAL_IMPORTANCE] * 2
+    assert [r.kind for r in records] == [
+        "model_call", "model_retry", "model_call", "model_retry", "model_call", "model_fallback",
+    ]
+    fallback = records[-1]
+    assert fallback.agent == "Ann" and fallback.purpose == "importance" and "scores" in fallback.reason
+    assert gateway.counters.fallbacks == 1
 
 
 # --- reflection --------------------------------------------------------------------------------------------
@@ -166,17 +257,18 @@ async def test_reflection_triggers_exactly_at_the_threshold():
 
 
 async def test_reflection_cites_real_records_drops_bad_citations_and_resets():
-    reports: list[MemoryReport] = []
-    stream = stream_with(scorer=fixed_scorer(10), threshold=30, reports=reports)
+    reports: list = []
+    scope = CallScope("Ann", 0, reports.append)
+    stream = stream_with(scorer=fixed_scorer(10), threshold=30)
     for text in ["Ann baked bread for the picnic.", "Bob promised to bring lemonade.", "Cy asked about the picnic."]:
         stream.remember("observation", text, T0)
-    await stream.commit()
+    await stream.commit(scope)
     assert stream.should_reflect()
     backend = Scripted([
         '{"questions": ["What is Ann preparing for?"]}',
         '{"insights": [{"insight": "Ann is organising a picnic with friends.", "evidence": [1, 2, 99]}]}',
     ])
-    report = await reflect(ModelGateway(backend), stream, T0 + timedelta(hours=1))
+    report = (await reflect(ModelGateway(backend), stream, T0 + timedelta(hours=1), scope)).report
     assert report.questions == ["What is Ann preparing for?"] and report.dropped_citations == [99]
     reflection = stream.records[-1]
     assert reflection.kind == "reflection" and reflection.depth == 1
@@ -193,7 +285,7 @@ async def test_reflection_cites_real_records_drops_bad_citations_and_resets():
         '{"insights": [{"insight": "Ann\'s friends rally around her plans.", "evidence": [1, 2, 3, 4]}]}',
     ])
     stream.importance_since_reflection = 30
-    await reflect(ModelGateway(deeper), stream, T0 + timedelta(hours=2))
+    await reflect(ModelGateway(deeper), stream, T0 + timedelta(hours=2), scope)
     newest = stream.records[-1]
     assert reflection.id in newest.evidence and newest.depth == 2
 
@@ -206,7 +298,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from memory import ChromaStore, MemoryStream, CachedEmbeddings, FakeHashEmbeddings
 
-async def scorer(agent, texts):
+async def scorer(agent, texts, trace):
     return [(len(t) % 10) + 1 for t in texts]
 
 async def main():
@@ -287,6 +379,31 @@ def test_cached_embeddings_batch_misses_and_reuse_hits():
     cached.embed_documents(["c d", "e f"])
     assert inner.batches == [["a b", "c d"], ["e f"]]
     assert cached.hits == 2 and cached.misses == 3
+
+
+def test_cached_embeddings_are_safe_under_threads():
+    class Slow(FakeHashEmbeddings):
+        """Sleeps while embedding, so other threads evict and insert in the meantime."""
+
+        def embed_documents(self, texts):
+            time.sleep(0.0005)
+            return super().embed_documents(texts)
+
+    texts = [f"word{i} topic{i % 3}" for i in range(10)]
+    expected = dict(zip(texts, FakeHashEmbeddings(16).embed_documents(texts)))
+    cached = CachedEmbeddings(Slow(16), max_entries=3)
+
+    def hammer(seed: int) -> int:
+        rng = random.Random(seed)
+        for _ in range(200):
+            batch = rng.sample(texts, 3)
+            assert cached.embed_documents(batch) == [expected[t] for t in batch]
+        return 200 * 3
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        served = sum(pool.map(hammer, range(16)))
+    assert cached.hits + cached.misses == served and cached.hits > 0
+    assert len(cached._cache) <= 3
 
 
 @pytest.mark.model

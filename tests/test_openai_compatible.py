@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from agents.gateway import (
+    CallScope,
     ChatMessage,
     ModelGateway,
     ModelRequest,
     build_backend,
-    call_scope,
 )
 from agents.gateway.backends.gguf_assembly import assembled_path
 from agents.gateway.records import GatewayRecord
@@ -95,8 +95,9 @@ async def test_text_reply_with_usage(gateway: ModelGateway) -> None:
         ChatMessage(role="system", content="You are Bob, a quiet bicycle mechanic. Answer in one short sentence."),
         ChatMessage(role="user", content="Hi Bob, can you fix my flat tyre today?"),
     ]
-    with call_scope("Bob", 5, records.append):
-        text = await gateway.complete(messages, purpose="chat", temperature=0.7, max_tokens=32)
+    text = await gateway.complete(
+        messages, purpose="chat", temperature=0.7, max_tokens=32, scope=CallScope("Bob", 5, records.append)
+    )
     assert text.strip()
     (call,) = model_calls(records)
     assert call.model == "openai-compatible:local"

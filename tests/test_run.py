@@ -169,7 +169,7 @@ def test_cli_run_stats_and_harvest(small_town: Path, tmp_path: Path):
     assert stats["ticks"] == 18 and stats["status"] == "completed"
     assert stats["tokens"]["total"] == stats["tokens"]["prompt"] + stats["tokens"]["completion"] > 0
     assert stats["memories"] == stats["events"]["memory_added"] > 0
-    assert stats["retrievals"] == stats["utterances"]  # every line is spoken from what was just recalled
+    assert stats["retrievals"] >= stats["utterances"]  # every line is spoken from what was just recalled
     assert sum(a["memories"] for a in stats["agents"].values()) == stats["memories"]
     table = runner.invoke(app, ["stats", str(run_dir)])
     assert table.exit_code == 0 and "Per agent" in table.stdout
@@ -214,24 +214,28 @@ def test_memories_cite_the_events_that_produced_them(small_town: Path, tmp_path:
     by_seq = {r["seq"]: r for r in records}
     assert [r["seq"] for r in records] == list(range(len(records)))
     added = [r for r in records if r["kind"] == "memory_added"]
-    seeded = [r for r in added if r["memory"]["source_event"] is None]
+    seeded = [r for r in added if r["memory"]["source_event"] is None and r["memory"]["kind"] == "observation"]
     assert [m["memory"]["text"] for m in seeded] == ["Ann is hosting a picnic on Sunday."]
+    perceived = {"move", "activity_started", "object_state", "utterance"}
+    cited = 0
     for record in added:
         memory = record["memory"]
         if memory["source_event"] is not None:
+            cited += 1
             source = by_seq[memory["source_event"]]
-            assert source["kind"] in {"move", "conversation_ended"}
+            assert source["kind"] in perceived | {"conversation_ended"}
             if source["kind"] == "move":  # the mover, and whoever was already there, saw the arrival
-                assert source["agents"][0] in memory["text"] and source["destination"] in memory["text"]
-            else:
-                assert memory["agent"] in source["agents"]
-            assert source["seq"] < record["seq"] and source["tick"] == record["tick"]
+                assert source["destination"] in memory["text"]
+                assert source["agents"][0] in memory["text"] or memory["agent"] == source["agents"][0]
+            elif source["kind"] == "conversation_ended":
+                assert memory["agent"] in source["agents"] and memory["kind"] == "chat"
+            assert source["seq"] < record["seq"] and source["tick"] <= record["tick"]
+    assert cited > 0
     chats = [r["memory"] for r in added if r["memory"]["kind"] == "chat"]
-    assert chats and all(" talked with " in m["text"] for m in chats)
+    assert chats and all(by_seq[m["source_event"]]["kind"] == "conversation_ended" for m in chats)
     for i, record in enumerate(records):
         if record["kind"] == "utterance":
             recall = next(r for r in reversed(records[:i]) if r["kind"] == "memory_retrieved")
             assert recall["agent"] == record["speaker"]
     scored = [r for r in records if r["kind"] == "importance_scored"]
     assert sum(len(r["scores"]) for r in scored) == len(added)
-    assert len({(r["tick"], r["agent"]) for r in scored}) == len(scored)  # one batched call per agent per tick

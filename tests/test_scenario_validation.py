@@ -7,16 +7,21 @@ line numbers are computed from the text itself (see `line_of`), never hard-coded
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
 import subprocess
 import sys
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from worlds.cli import app
@@ -502,6 +507,89 @@ def test_world_without_places(tmp_path: Path) -> None:
     assert_rejected(result, path, line_of(text, "places:"), "world.places", "at least 1")
 
 
+def test_area_named_like_a_place(tmp_path: Path) -> None:
+    text = mutate(BASE, "    Homes:", "    Park:")
+    rejected_alone(tmp_path, text, line_of(text, "    Park:\n"), "world.places.Park", "same name as a place")
+
+
+#: Routes joining all four places of BASE, to be spliced in before `agents:`.
+ROUTES = """\
+  routes:
+    - {a: Cafe, b: Park, minutes: 4}
+    - {a: Park, b: Ann's flat, minutes: 6}
+    - {a: Ann's flat, b: Bob's flat, minutes: 1}
+"""
+
+
+def with_world(extra: str) -> str:
+    """BASE with `extra` lines added to its `world` block."""
+    return mutate(BASE, "\nagents:\n", f"\n{extra}agents:\n")
+
+
+def test_walk_and_routes_validate() -> None:
+    scenario = parse_scenario(with_world("  walk: 90s\n" + ROUTES))
+    assert scenario.world.walk == timedelta(seconds=90)
+    assert [(r.a, r.b, r.minutes) for r in scenario.world.routes][0] == ("Cafe", "Park", 4)
+    assert parse_scenario(BASE).world.walk == timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("walk", ["0s", "25h", "soon"])
+def test_bad_walk(tmp_path: Path, walk: str) -> None:
+    text = with_world(f"  walk: {walk}\n")
+    rejected_alone(tmp_path, text, line_of(text, "walk:"), "world.walk")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "route", "field", "message"),
+    [
+        ("{a: Cafe, b: Park,", "{a: Caff, b: Park,", 0, "a", "unknown place 'Caff'"),
+        ("b: Bob's flat,", "b: Bobs flat,", 2, "b", "unknown place 'Bobs flat'"),
+        ("b: Bob's flat,", "b: Ann's flat,", 2, "b", "must differ from a"),
+        ("minutes: 4}", "minutes: 0}", 0, "minutes", "greater than 0"),
+        ("minutes: 4}", "minutes: 4, by: bus}", 0, "by", "extra inputs"),
+    ],
+    ids=["unknown-a", "unknown-b", "loop", "zero-minutes", "unknown-field"],
+)
+def test_bad_route(tmp_path: Path, old: str, new: str, route: int, field: str, message: str) -> None:
+    text = mutate(with_world(ROUTES), old, new)
+    path = write(tmp_path, text)
+    result = validate(path)
+    line = line_of(text, "    - {a: ", nth=route + 1)
+    assert_rejected(result, path, line, f"world.routes[{route}].{field}", message)
+
+
+def test_routes_that_leave_a_place_cut_off_name_it(tmp_path: Path) -> None:
+    text = mutate(with_world(ROUTES), "    - {a: Ann's flat, b: Bob's flat, minutes: 1}\n", "")
+    rejected_alone(tmp_path, text, line_of(text, "routes:"), "world.routes", "no route reaches \"Bob's flat\" from 'Cafe'")
+
+
+def test_route_missing_its_minutes(tmp_path: Path) -> None:
+    text = mutate(with_world(ROUTES), "b: Park, minutes: 4}", "b: Park}")
+    rejected_alone(tmp_path, text, line_of(text, "b: Park}"), "world.routes[0].minutes", "field required")
+
+
+# --------------------------------------------------------------------------- fields that were removed
+
+
+def test_removed_move_chance_says_why(tmp_path: Path) -> None:
+    text = mutate(BASE, "relationships:\n", "conversation:\n  cooldown: 1h\n  move_chance: 0.3\nrelationships:\n")
+    found = rejected_alone(tmp_path, text, line_of(text, "move_chance:"), "conversation.move_chance",
+                           "agents now move by their own plans")
+    assert "extra inputs" not in found
+
+
+def test_removed_field_is_reported_with_the_other_problems(tmp_path: Path) -> None:
+    text = mutate(BASE, "relationships:\n", "conversation: {move_chance: 0.3, max_lines: 1}\nrelationships:\n")
+    text = mutate(text, "    b: Bob", "    b: Bobby")
+    path = write(tmp_path, text)
+    result = validate(path)
+    line = line_of(text, "move_chance:")
+    assert parse_lines(result, path) == [(line, "conversation.move_chance"), (line, "conversation.max_lines")]
+    # Once the types are right, the removed field still shows beside the cross-check problems.
+    result = validate(write(tmp_path, mutate(text, "max_lines: 1", "max_lines: 5")))
+    assert parse_lines(result, path) == [(line, "conversation.move_chance"), (line_of(text, "b: Bobby"), "relationships[0].b")]
+
+
 # --------------------------------------------------------------------------- not a scenario at all
 
 
@@ -539,6 +627,10 @@ def test_top_level_not_a_mapping(tmp_path: Path, text: str) -> None:
                          ids=["empty", "blank", "comment", "document-marker", "null"])
 def test_empty_file(tmp_path: Path, text: str) -> None:
     rejected_alone(tmp_path, text, 1, "(root)", "must be a YAML mapping")
+
+
+def test_deeply_nested_yaml_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    rejected_alone(tmp_path, "name: " + "[" * 5000 + "]" * 5000 + "\n", 1, "(yaml)", "nested too deeply")
 
 
 def test_binary_garbage(tmp_path: Path) -> None:
@@ -715,3 +807,124 @@ def test_real_command_via_python_c(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"{path}:{line_of(text, 'step:')}: clock.step: "), proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- fuzzing: never a crash
+
+#: Fixed seed and no example database: the same examples on every machine, nothing written to the repo.
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None)
+
+#: BASE with every optional section written out, so mutations reach them as well.
+FULL = with_world("  walk: 3m\n" + ROUTES) + """\
+models: {default: fake, embeddings: fake}
+conversation: {min_lines: 2, max_lines: 6, lines_per_tick: 1, cooldown: 1h}
+memory: {store: memory, retrieve_k: 3, reflection_threshold: 50, weights: {recency: 1, decay: 0.99}}
+"""
+
+_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | st.datetimes()
+    | st.from_regex(r"\A[+-]?\d{1,12}(\.\d{1,3})?[dhms]?\Z")
+)
+_JUNK = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6) | st.integers(), inner, max_size=3),
+    max_leaves=6,
+)
+_ZONES = st.none() | st.sampled_from([timezone.utc, timezone(timedelta(hours=-11)), timezone(timedelta(hours=14))])
+_TIMES = st.datetimes(timezones=_ZONES) | st.sampled_from(
+    ["start", "end", "+2h", "tomorrow", "2023-02-13T09:00", "2023-02-13T25:00", "0001-01-01T00:00+05:00", "10m", "0s"]
+)
+#: Text that is mostly YAML punctuation, so the parser gets past the first character more often.
+_YAMLISH = st.text(alphabet=st.sampled_from(list(":-[]{}#&*!|>'\"%@?,. \n\t\x07aZ09~")), max_size=80)
+
+
+def _paths(node: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    """Every position inside parsed YAML, as the keys and indexes that lead there."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        yield (*prefix, key)
+        yield from _paths(child, (*prefix, key))
+
+
+def _at(node: Any, path: tuple) -> Any:
+    for key in path:
+        node = node[key]
+    return node
+
+
+@st.composite
+def mutated_scenarios(draw: st.DrawFn) -> str:
+    """FULL with keys deleted, values swapped for junk, times or copies of other values, list items doubled."""
+    data = yaml.safe_load(FULL)
+    for _ in range(draw(st.integers(1, 4))):
+        paths = list(_paths(data))
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent, key = _at(data, path[:-1]), path[-1]
+        action = draw(st.sampled_from(["delete", "junk", "time", "copy", "double"]))
+        if action == "delete":
+            del parent[key]
+        elif action == "junk":
+            parent[key] = draw(_JUNK)
+        elif action == "time":
+            parent[key] = draw(_TIMES)
+        elif action == "copy":  # e.g. a second agent with the first one's name, or a home named like an area
+            parent[key] = copy.deepcopy(_at(data, draw(st.sampled_from(paths))))
+        elif isinstance(parent, list):
+            parent.insert(key, copy.deepcopy(parent[key]))
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+@st.composite
+def edited_texts(draw: st.DrawFn) -> str:
+    """FULL with lines dropped, doubled, or junk typed into them: breaks YAML structure, not just values."""
+    lines = FULL.splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["drop", "double", "type"]))
+        if action == "drop" and len(lines) > 1:
+            del lines[i]
+        elif action == "double":
+            lines.insert(i, lines[i])
+        else:
+            at = draw(st.integers(0, len(lines[i])))
+            lines[i] = lines[i][:at] + draw(_YAMLISH) + lines[i][at:]
+    return "".join(lines)
+
+
+def assert_loads_or_fails_located(folder: Path, text: str) -> None:
+    """load_scenario succeeds or raises ScenarioError with located problems; `validate` exits 0 or 2."""
+    path = write(folder, text, "fuzz.yaml")
+    try:
+        load_scenario(path)
+    except ScenarioError as exc:
+        assert exc.problems
+        for problem in exc.problems:
+            assert (problem.file, problem.line >= 1, bool(problem.field)) == (str(path), True, True), problem
+    result = validate(path)
+    assert result.exit_code in (0, 2), (result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_fuzz_bases_are_valid() -> None:
+    parse_scenario(FULL)
+    assert yaml.safe_load(FULL)["world"]["routes"]
+
+
+@FUZZ
+@given(text=st.text(max_size=200) | _YAMLISH)
+def test_fuzz_random_text(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    assert_loads_or_fails_located(tmp_path_factory.mktemp("fuzz"), text)
+
+
+@FUZZ
+@given(text=mutated_scenarios())
+def test_fuzz_mutated_scenarios(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    assert_loads_or_fails_located(tmp_path_factory.mktemp("fuzz"), text)
+
+
+@FUZZ
+@given(text=edited_texts())
+def test_fuzz_edited_text(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    assert_loads_or_fails_located(tmp_path_factory.mktemp("fuzz"), text)

@@ -24,11 +24,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from agents.gateway import ModelSpecError
+from memory.errors import InputError
+from worlds.clock import Clock
 from worlds.engine import Engine
 from worlds.events import EventBase
 from worlds.harvest import HarvestFormat, harvest
-from worlds.runfolder import RunFolder, RunFolderError
+from worlds.runfolder import RunFolder
 from worlds.runner import RunSummary, execute_run
 from worlds.scenario import Scenario, ScenarioError, load_scenario
 from worlds.stats import compute_stats
@@ -49,7 +50,7 @@ EXIT_FAILURE = 1
 
 
 def friendly_errors(command: F) -> F:
-    """User mistakes exit 2 with a located message; anything else exits 1; never a traceback."""
+    """Input errors exit 2 with a located message; anything else exits 1 in one line (SIMULACRA_DEBUG=1 raises)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -58,18 +59,32 @@ def friendly_errors(command: F) -> F:
         except ScenarioError as exc:
             sys.stderr.write("".join(f"{problem}\n" for problem in exc.problems))
             raise typer.Exit(EXIT_BAD_INPUT) from None
-        except (ModelSpecError, RunFolderError, ValueError) as exc:
+        except InputError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except typer.Exit:
             raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        except Exception as exc:  # noqa: BLE001 - a bug or a failing model: one line unless debugging
             if os.environ.get("SIMULACRA_DEBUG"):
                 raise
-            err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+            first_line = next(iter(str(exc).splitlines()), "")
+            err.print(
+                f"[red]error:[/red] {type(exc).__name__}: {first_line} (SIMULACRA_DEBUG=1 shows the traceback)",
+                highlight=False,
+            )
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _stop_time(until: str | None, clock: Clock) -> datetime:
+    """Where `--until` ends the run; a malformed value is the user's to fix."""
+    if until is None:
+        return clock.stop
+    try:
+        return parse_moment(until, clock.start)
+    except ValueError as exc:
+        raise InputError(f"--until: {exc}") from None
 
 
 def _summary_line(scenario: Scenario, until: datetime) -> str:
@@ -115,7 +130,7 @@ def run(
     loaded = load_scenario(scenario)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
-    stop = parse_moment(until, loaded.clock.start) if until else loaded.clock.stop
+    stop = _stop_time(until, loaded.clock)
     replay_from = RunFolder.open(replay) if replay is not None else None
     if replay_from is not None:
         recorded = replay_from.scenario().models
@@ -214,6 +229,8 @@ def stats(
         ("errors", f.errors), ("warnings", f.warnings),
     ):
         totals.add_row(label, f"[red]{value}[/red]" if value and label in {"errors", "fallbacks"} else str(value))
+    if report.incomplete_tail_events:
+        totals.add_row("left out: events of a tick cut short", f"[yellow]{report.incomplete_tail_events}[/yellow]")
     out.print(totals)
     agents = Table(title="Per agent")
     for column in ("agent", "convs", "lines", "mems", "refl", "calls", "tokens", "retry", "repair", "fallbk", "errors"):
@@ -243,8 +260,11 @@ def harvest_command(
 ) -> None:
     """Turn every conversation in the runs into one corpus record each."""
     folders = [RunFolder.open(path) for path in runs]
-    count = harvest(folders, fmt, output, min_turns=min_turns, with_metadata=metadata)
-    out.print(f"[green]{count}[/green] conversations → {output} ({fmt})", highlight=False)
+    counts = harvest(folders, fmt, output, min_turns=min_turns, with_metadata=metadata)
+    out.print(f"[green]{counts.written}[/green] conversations → {output} ({fmt})", highlight=False)
+    if counts.unfinished:
+        out.print(f"[yellow]{counts.unfinished} unfinished conversations skipped[/yellow] (no end in the log)",
+                  highlight=False)
 
 
 def main() -> None:

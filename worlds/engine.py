@@ -1,305 +1,185 @@
-"""The tick loop: agents move, meet, talk, remember and reflect; independent work runs concurrently."""
+"""The tick loop: start what is due, let free agents decide, advance activities, perceive, remember, write."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import hashlib
-import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
-
-from agents.conversation import Setting, next_line, repeats
-from agents.gateway import ModelGateway, ModelUnavailableError, call_scope
-from agents.persona import Persona
-from agents.reflection import reflect
+from agents.agent import Agent
+from agents.cognition.perceive import perceive
+from agents.cognition.reflect import reflect
+from agents.context import Phase, TickContext
+from agents.gateway import ModelGateway
 from memory.stores import MemoryStore
-from memory.stream import MemoryStream
+from worlds.activities.base import ActivityEnv
 from worlds.eventlog import EventWriter
-from worlds.events import (
-    ConversationEnded,
-    ConversationStarted,
-    Error,
-    EventBase,
-    Moved,
-    RunEnded,
-    TickCompleted,
-    Utterance,
-    Warning_,
-    from_report,
-)
-from worlds.perception import perceive
-from worlds.places import World
+from worlds.events import EventBase, RunEnded, TickCompleted, Warning_, from_report
+from worlds.perception import conversation_ends, perceptions
+from worlds.probes import ask_due
+from worlds.routine import decide
 from worlds.scenario import Scenario
+from worlds.scheduler import Scheduler
+from worlds.world import World
 
-NIGHT_HOURS = set(range(22, 24)) | set(range(0, 7))
-
-
-def stable_int(*parts: object) -> int:
-    """A seed from any parts, equal across processes (unlike hash())."""
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
-
-
-@dataclass
-class Conversation:
-    """A conversation in progress between agents at one place."""
-
-    id: str
-    place: str
-    participants: list[str]
-    history: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class EventBuffer:
-    """Events of one concurrent task; buffers are joined in a fixed order, so logs never depend on timing."""
-
-    tick: int
-    now: datetime
-    events: list[EventBase] = field(default_factory=list)
-
-    def report(self, record: BaseModel) -> None:
-        self.events.append(from_report(record, self.tick, self.now))
-
-
-_buffer: contextvars.ContextVar[EventBuffer] = contextvars.ContextVar("simulacra_event_buffer")
-
-
-def report_to_current_buffer(record: BaseModel) -> None:
-    """Sink for memory streams: their reports join whichever task is running."""
-    _buffer.get().report(record)
+TickHook = Callable[[int, datetime, list[EventBase]], None]
 
 
 class Engine:
-    """Advances a scenario tick by tick, writing every event to the log in a fixed order."""
+    """Keeps time and nothing else: the agents think, the activities act, the scheduler holds who is busy."""
 
-    def __init__(
-        self,
-        scenario: Scenario,
-        gateway: ModelGateway,
-        writer: EventWriter,
-        memory_store: MemoryStore,
-        streams: dict[str, MemoryStream],
-    ) -> None:
+    def __init__(self, scenario: Scenario, gateway: ModelGateway, writer: EventWriter, store: MemoryStore,
+                 agents: dict[str, Agent], world: World) -> None:
         self.scenario = scenario
-        self.gateway = gateway
-        self.writer = writer
-        self.memory_store = memory_store
-        self.streams = streams
-        self.world = World(scenario)
         self.clock = scenario.clock
-        self.personas: dict[str, Persona] = {a.name: a for a in scenario.agents}
-        self.positions: dict[str, str] = {a.name: a.home for a in scenario.agents}
-        self.active: dict[str, Conversation] = {}
-        self.ended: dict[str, list[tuple[str, str]]] = {}
-        self.last_talk: dict[frozenset[str], datetime] = {}
+        self.writer = writer
+        self.store = store
+        self.env = ActivityEnv(world=world, agents=agents, gateway=gateway, scenario=scenario)
+        self.scheduler = Scheduler()
+        self.next_tick = 0
+        self.probes_done: set[int] = set()
         self.stop_requested = False
+
+    @property
+    def agents(self) -> dict[str, Agent]:
+        return self.env.agents
 
     def request_stop(self) -> None:
         """Ask the loop to stop at the next tick boundary (Ctrl-C)."""
         self.stop_requested = True
 
-    async def run(
-        self, until: datetime, on_tick: Callable[[int, datetime, list[EventBase]], None] | None = None
-    ) -> RunEnded:
+    def context(self, tick: int) -> TickContext:
+        return TickContext(tick=tick, now=self.clock.time_of(tick), step=self.clock.step, run_seed=self.scenario.seed)
+
+    async def run(self, until: datetime, on_tick: TickHook | None = None) -> RunEnded:
         """Run ticks up to `until`; the returned RunEnded is already in the log."""
         total = self.clock.ticks_until(until)
-        tick = 0
         status = "completed"
         try:
-            await self._seed_memories()
-            for tick in range(total):
+            if self.next_tick == 0:
+                await self._seed_memories()
+            while self.next_tick < total:
                 if self.stop_requested:
                     status = "interrupted"
                     break
-                now = self.clock.time_of(tick)
-                events = await self.step(tick, now)
-                events.append(TickCompleted(tick=tick, sim_time=now, positions=dict(self.positions)))
+                tick = self.next_tick
+                events = await self.step(tick)
                 self.writer.write(events)
-                self.writer.sync()
+                self.writer.sync()  # the log first: it is the point of truth ...
+                self.next_tick = tick + 1
+                if self.next_tick % self.scenario.memory.flush_every == 0:
+                    self.store.flush(access_times=False)  # ... then, now and then, the store it feeds
                 if on_tick is not None:
-                    on_tick(tick, now, events)
-            else:
-                tick = total
+                    on_tick(tick, self.clock.time_of(tick), events)
         except Exception as exc:
-            self._finish(tick, "failed", f"{type(exc).__name__}: {exc}")
+            await self._finish("failed", f"{type(exc).__name__}: {exc}")
             raise
-        return self._finish(tick, status, "")
-
-    def _finish(self, ticks: int, status: str, detail: str) -> RunEnded:
-        now = self.clock.time_of(ticks)
-        events: list[EventBase] = []
-        for conv in sorted(self.active.values(), key=lambda c: c.id):
-            events.append(self._end(conv, ticks, now, "run_ended"))
-        ended = RunEnded(tick=ticks, sim_time=now, status=status, ticks=ticks, detail=detail)
-        self.writer.write([*events, ended])
-        self.writer.sync()
-        self.memory_store.flush()
-        return ended
-
-    async def _each_agent(
-        self, tick: int, now: datetime, purpose: str, work: Callable[[str, MemoryStream], Awaitable[None]]
-    ) -> list[EventBase]:
-        """Run `work` for every agent at once, each in its own buffer and call scope; join in name order."""
-
-        async def one(name: str) -> list[EventBase]:
-            buffer = EventBuffer(tick, now)
-            _buffer.set(buffer)
-            with call_scope(agent=name, seed=stable_int(self.scenario.seed, purpose, tick, name), sink=buffer.report):
-                await work(name, self.streams[name])
-            return buffer.events
-
-        batches = await asyncio.gather(*(one(name) for name in sorted(self.streams)))
-        return [event for batch in batches for event in batch]
+        return await self._finish(status, "")
 
     async def _seed_memories(self) -> None:
         """The scenario's starting memories become the first records of each stream (once per run folder)."""
-        start = self.clock.start
-        for persona in self.scenario.agents:
-            stream = self.streams[persona.name]
-            if not stream.records:
-                for fact in persona.memories:
-                    stream.remember("observation", fact, start)
-        events = await self._each_agent(0, start, "seed", lambda _, stream: stream.commit())
-        self.writer.write(events)
+        ctx = self.context(0)
+        for name, agent in sorted(self.agents.items()):
+            if not agent.memory.records:
+                for fact in agent.persona.memories:
+                    agent.memory.remember("observation", fact, ctx.now)
+        await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in sorted(self.agents.items())))
+        self.writer.write([from_report(r, ctx.tick, ctx.now) for r in ctx.drain()])
         self.writer.sync()
-        self.memory_store.flush()
+        self.store.flush()
 
-    async def step(self, tick: int, now: datetime) -> list[EventBase]:
-        """One tick: moves, new conversations, talk (concurrent), then memories and reflection."""
-        positions_before = dict(self.positions)
-        events: list[EventBase] = self._move(tick, now)
-        events += self._meet(tick, now)
-        batches = await asyncio.gather(
-            *(self._advance(conv, tick, now) for conv in sorted(self.active.values(), key=lambda c: c.id))
-        )
-        for batch in batches:
-            events += batch
+    async def step(self, tick: int) -> list[EventBase]:
+        """One tick; its events come back in a fixed order whatever finished first."""
+        ctx = self.context(tick)
+        agents, env = self.agents, self.env
+        positions = {name: agent.state.place for name, agent in agents.items()}
+        self.scheduler.start_due(ctx, env)
+        deciding = [a for _, a in sorted(agents.items()) if self._free_to_decide(a)]
+        intents = await asyncio.gather(*(decide(a, ctx, env) for a in deciding))
+        for intent in intents:
+            if intent is not None:
+                self.scheduler.start(intent.activity, ctx, env)
+        await self.scheduler.advance(ctx, env)
+        events = self._collect(ctx)
         self.writer.number(events)
-        for seen in perceive(events, positions_before, self.ended):
-            self.streams[seen.agent].remember(seen.kind, seen.text, now, source_event=seen.source_event)
-        self.ended.clear()
-        events += await self._each_agent(tick, now, "commit", lambda _, stream: stream.commit())
-        events += await self._each_agent(tick, now, "reflect", self._reflect_if_due)
-        self.memory_store.flush()
+        self._perceive(ctx, events, positions)
+        await self._remember_and_reflect(ctx)
+        await ask_due(self.scenario.probes, self.probes_done, ctx, agents, env.gateway, final=False)
+        events += self._collect(ctx)
+        events.append(self._closing(ctx))
         return events
 
-    async def _reflect_if_due(self, name: str, stream: MemoryStream) -> None:
-        if stream.should_reflect() and await reflect(self.gateway, stream, _buffer.get().now) is None:
-            buffer = _buffer.get()
-            buffer.events.append(Warning_(tick=buffer.tick, sim_time=buffer.now, agents=[name],
-                                          message="reflection skipped: the model gave no usable questions"))
+    def _free_to_decide(self, agent: Agent) -> bool:
+        """Idle agents decide; one in an interruptible routine only when something new may call for a reaction."""
+        if agent.state.activity is None:
+            return True
+        current = self.scheduler.running[agent.state.activity]
+        return current.interruptible and bool(agent.state.inbox or agent.state.outcomes)
 
-    def _busy(self) -> set[str]:
-        return {name for conv in self.active.values() for name in conv.participants}
+    def _collect(self, ctx: TickContext) -> list[EventBase]:
+        return [from_report(item, ctx.tick, ctx.now) for item in ctx.drain()]
 
-    def _move(self, tick: int, now: datetime) -> list[EventBase]:
-        busy = self._busy()
-        moves: list[EventBase] = []
-        options = self.world.public_places()
-        for name in sorted(self.personas):
-            if name in busy:
-                continue
-            here, home = self.positions[name], self.world.homes[name]
-            rng = random.Random(stable_int(self.scenario.seed, "move", tick, name))
-            if now.hour in NIGHT_HOURS:
-                there = home
-            elif rng.random() < self.scenario.conversation.move_chance:
-                there = rng.choice([*options, home])
-            else:
-                there = here
-            if there != here:
-                self.positions[name] = there
-                moves.append(Moved(tick=tick, sim_time=now, agents=[name], origin=here, destination=there))
-        return moves
+    def _perceive(self, ctx: TickContext, events: list[EventBase], positions: dict[str, str]) -> None:
+        ends = conversation_ends(events)
+        for agent in self.agents.values():
+            for outcome in agent.state.outcomes:
+                outcome.source_event = ends.get(outcome.activity_id, outcome.source_event)
+        seen = perceptions(events, positions)
+        for name, agent in sorted(self.agents.items()):
+            perceive(agent, seen[name], ctx.now, self.scenario.memory.attention)
 
-    def _meet(self, tick: int, now: datetime) -> list[EventBase]:
-        busy = self._busy()
-        cooldown = self.scenario.conversation.cooldown
-        started: list[EventBase] = []
-        by_place: dict[str, list[str]] = {}
-        for name in sorted(self.personas):
-            if name not in busy:
-                by_place.setdefault(self.positions[name], []).append(name)
-        for place in sorted(by_place):
-            free = by_place[place]
-            random.Random(stable_int(self.scenario.seed, "meet", tick, place)).shuffle(free)
-            while len(free) >= 2:
-                a = free.pop()
-                partner = next(
-                    (b for b in free if now - self.last_talk.get(frozenset((a, b)), datetime.min) >= cooldown), None
-                )
-                if partner is None:
-                    continue
-                free.remove(partner)
-                conv = Conversation(id=f"c{tick:05d}-{len(started)}", place=place, participants=[a, partner])
-                self.active[conv.id] = conv
-                started.append(
-                    ConversationStarted(
-                        tick=tick, sim_time=now, agents=list(conv.participants), conversation_id=conv.id, place=place
-                    )
-                )
-        return started
+    async def _remember_and_reflect(self, ctx: TickContext) -> None:
+        """Memories are scored lazily (when an agent next thinks), or here once enough have queued up."""
+        batch = self.scenario.memory.commit_batch
+        full = [(n, a) for n, a in sorted(self.agents.items()) if len(a.memory.pending) >= batch]
+        await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in full))
+        due = [(n, a) for n, a in sorted(self.agents.items()) if a.memory.should_reflect() and not a.asleep]
+        await asyncio.gather(*(self._reflect(n, a, ctx) for n, a in due))
 
-    def _setting(self, conv: Conversation, speaker: str, now: datetime) -> Setting:
-        listeners = [p for p in conv.participants if p != speaker]
-        relationships = {p: label for p in listeners if (label := self.world.relationship(speaker, p))}
-        return Setting(
-            place=conv.place, time=now, listeners=listeners, relationships=relationships,
+    async def _reflect(self, name: str, agent: Agent, ctx: TickContext) -> None:
+        scope = ctx.scope(Phase.REFLECT, name, name)
+        outcome = await reflect(self.env.gateway, agent.memory, ctx.now, scope)
+        notes = ([f"reflection skipped: {outcome.skipped}"] if outcome.skipped else []) + [
+            f"reflection question dropped, the model gave no insight: {q}" for q in outcome.failed_questions
+        ]
+        for note in notes:
+            scope.emit(Warning_(tick=ctx.tick, sim_time=ctx.now, agents=[name], message=note))
+
+    def _closing(self, ctx: TickContext) -> TickCompleted:
+        return TickCompleted(
+            tick=ctx.tick, sim_time=ctx.now, positions={n: a.state.place for n, a in sorted(self.agents.items())},
+            status={n: a.state.status for n, a in sorted(self.agents.items())},
         )
 
-    async def _recall(self, conv: Conversation, speaker: str, now: datetime) -> list[str]:
-        """What the speaker remembers about the company and the last thing said."""
-        others = ", ".join(p for p in conv.participants if p != speaker)
-        cue = conv.history[-1][1] if conv.history else f"meeting them at {conv.place}"
-        found = await self.streams[speaker].retrieve(f"{others}: {cue}", now, k=self.scenario.memory.retrieve_k)
-        return [memory.text for memory in found]
+    async def _finish(self, status: str, detail: str) -> RunEnded:
+        """Close running activities, ask `end` probes (on a completed run), and write RunEnded."""
+        ctx = self.context(self.next_tick)
+        self.scheduler.end_all(ctx, self.env, "run_ended")
+        if status == "completed":
+            await ask_due(self.scenario.probes, self.probes_done, ctx, self.agents, self.env.gateway, final=True)
+        ended = RunEnded(tick=ctx.tick, sim_time=ctx.now, status=status, ticks=self.next_tick, detail=detail)
+        self.writer.write([*self._collect(ctx), ended])
+        self.writer.sync()
+        self.store.flush()
+        return ended
 
-    async def _advance(self, conv: Conversation, tick: int, now: datetime) -> list[EventBase]:
-        """Say this tick's lines of one conversation; its events are buffered so log order is fixed."""
-        buffer = EventBuffer(tick, now)
-        _buffer.set(buffer)
-        limits = self.scenario.conversation
-        for _ in range(limits.lines_per_tick):
-            speaker = conv.participants[len(conv.history) % len(conv.participants)]
-            seed = stable_int(self.scenario.seed, conv.id, len(conv.history))
-            with call_scope(agent=speaker, seed=seed, sink=buffer.report):
-                try:
-                    recollections = await self._recall(conv, speaker, now)
-                    setting = self._setting(conv, speaker, now)
-                    said = await next_line(self.gateway, self.personas[speaker], setting, conv.history, recollections)
-                except ModelUnavailableError as exc:
-                    buffer.events.append(
-                        Error(tick=tick, sim_time=now, agents=[speaker], message="no line from the model", detail=str(exc))
-                    )
-                    buffer.events.append(self._end(conv, tick, now, "model_unavailable"))
-                    return buffer.events
-            if repeats(said.line, conv.history):
-                buffer.events.append(self._end(conv, tick, now, "repetition"))
-                break
-            conv.history.append((speaker, said.line))
-            buffer.events.append(
-                Utterance(
-                    tick=tick, sim_time=now, agents=list(conv.participants), conversation_id=conv.id,
-                    speaker=speaker, place=conv.place, text=said.line,
-                )
-            )
-            if said.end_conversation and len(conv.history) >= limits.min_lines:
-                buffer.events.append(self._end(conv, tick, now, "farewell"))
-                break
-            if len(conv.history) >= limits.max_lines:
-                buffer.events.append(self._end(conv, tick, now, "max_lines"))
-                break
-        return buffer.events
+    def get_state(self) -> dict[str, Any]:
+        """The whole run at a tick boundary, JSON-able; memories' records stay in the store."""
+        return {
+            "next_tick": self.next_tick,
+            "next_seq": self.writer.next_seq,
+            "agents": {name: agent.get_state() for name, agent in sorted(self.agents.items())},
+            "world": self.env.world.get_state(),
+            "scheduler": self.scheduler.get_state(),
+            "probes_done": sorted(self.probes_done),
+        }
 
-    def _end(self, conv: Conversation, tick: int, now: datetime, reason: str) -> ConversationEnded:
-        del self.active[conv.id]
-        self.ended[conv.id] = conv.history
-        self.last_talk[frozenset(conv.participants)] = now
-        return ConversationEnded(
-            tick=tick, sim_time=now, agents=list(conv.participants), conversation_id=conv.id,
-            place=conv.place, reason=reason, lines=len(conv.history),
-        )
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.next_tick = state["next_tick"]
+        self.writer.next_seq = state["next_seq"]
+        for name, agent_state in state["agents"].items():
+            self.agents[name].set_state(agent_state)
+        self.env.world.set_state(state["world"])
+        self.scheduler.set_state(state["scheduler"])
+        self.probes_done = set(state["probes_done"])

@@ -7,10 +7,20 @@ import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from worlds.events import EVENT_ADAPTER, Event, EventBase
 
 EVENTS_FILE = "events.jsonl"
+#: Records that end a unit the engine writes and syncs at once: a tick, or the run's closing block.
+_CLOSING_KINDS = frozenset({"tick", "run_ended"})
+
+
+class LogExtent(NamedTuple):
+    """Whole records in a log, and how many of them from the start belong to closed units."""
+
+    complete: int
+    total: int
 
 
 class EventWriter:
@@ -58,29 +68,28 @@ class EventReader:
                     return  # torn write at the moment of a crash
                 yield json.loads(line)
 
-    def events(
-        self,
-        kinds: set[str] | None = None,
-        agent: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        complete_ticks_only: bool = False,
-    ) -> Iterator[Event]:
-        """Typed events matching every filter given; stops reading once past `end`."""
-        last_tick = self.last_complete_tick() if complete_ticks_only else None
-        for record in self.raw():
-            if last_tick is not None and record["tick"] > last_tick:
+    def events(self, kinds: set[str] | None = None, complete_ticks_only: bool = False) -> Iterator[Event]:
+        """Typed events of the given kinds in log order; `complete_ticks_only` keeps the closed ones (see `extent`)."""
+        stop = self.extent().complete if complete_ticks_only else None
+        for position, record in enumerate(self.raw()):
+            if position == stop:
                 return
-            moment = datetime.fromisoformat(record["sim_time"])
-            if end is not None and moment > end:
-                return  # sim time never goes backwards in a log
-            if kinds is not None and record["kind"] not in kinds:
-                continue
-            if agent is not None and agent not in record["agents"]:
-                continue
-            if start is not None and moment < start:
-                continue
-            yield EVENT_ADAPTER.validate_python(record)
+            if kinds is None or record["kind"] in kinds:
+                yield EVENT_ADAPTER.validate_python(record)
+
+    def extent(self) -> LogExtent:
+        """How much of the log is closed: a tick is closed by its `tick` event, the run's ending by `run_ended`.
+
+        The engine writes each tick, and the run's closing block (conversations cut off, then
+        `run_ended`), as a unit ended by that record; whatever follows the last one is a unit a crash
+        interrupted.
+        """
+        complete = total = 0
+        for record in self.raw():
+            total += 1
+            if record["kind"] in _CLOSING_KINDS:
+                complete = total
+        return LogExtent(complete=complete, total=total)
 
     def last_complete_tick(self) -> int:
         """The highest tick whose closing `tick` event reached the disk (-1 if none did)."""

@@ -41,7 +41,6 @@ class RunStarted(EventBase):
     seed: int
     model: str
     until: datetime
-    resumed: bool = False
 
 
 class RunEnded(EventBase):
@@ -56,12 +55,86 @@ class TickCompleted(EventBase):
 
     kind: Literal["tick"] = "tick"
     positions: dict[str, str]
+    #: Each agent's one-line status at the end of the tick (what inspect and replay show).
+    status: dict[str, str] = Field(default_factory=dict)
 
 
 class Moved(EventBase):
     kind: Literal["move"] = "move"
     origin: str
     destination: str
+
+
+class ActivityStarted(EventBase):
+    """An agent begins travelling, a planned action, or sleep (conversations have their own events)."""
+
+    kind: Literal["activity_started"] = "activity_started"
+    activity_id: str
+    activity: str
+    place: str
+    description: str
+    object: str | None = None
+    until: datetime | None = None
+
+
+class ActivityEnded(EventBase):
+    kind: Literal["activity_ended"] = "activity_ended"
+    activity_id: str
+    activity: str
+    outcome: Literal["done", "interrupted", "run_ended"]
+    detail: str = ""
+
+
+class ObjectChanged(EventBase):
+    """An action changed an object's state, seen by everyone present."""
+
+    kind: Literal["object_state"] = "object_state"
+    place: str
+    object: str
+    state: str
+
+
+class PlannedItem(BaseModel):
+    start: datetime
+    end: datetime
+    description: str
+    place: str
+    object: str | None = None
+
+
+class PlanMade(EventBase):
+    """A plan at one level (day, hour blocks, minute actions), or a re-plan of the rest of the day."""
+
+    kind: Literal["plan"] = "plan"
+    level: Literal["day", "hours", "actions", "replan"]
+    items: list[PlannedItem]
+
+
+class Reacted(EventBase):
+    """An agent noticed someone and decided what to do about it."""
+
+    kind: Literal["reaction"] = "reaction"
+    other: str
+    decision: Literal["talk", "wait", "carry_on"]
+    reason: str = ""
+
+
+class RelationshipUpdated(EventBase):
+    """An agent's one-line view of another, rewritten after they talked."""
+
+    kind: Literal["relationship"] = "relationship"
+    other: str
+    summary: str
+
+
+class ProbeAnswered(EventBase):
+    """An interview question asked by the scenario, answered from the agent's own memory."""
+
+    kind: Literal["probe_answer"] = "probe_answer"
+    probe: int
+    question: str
+    answer: str
+    memories: list[str]
 
 
 class ConversationStarted(EventBase):
@@ -82,7 +155,7 @@ class ConversationEnded(EventBase):
     kind: Literal["conversation_ended"] = "conversation_ended"
     conversation_id: str
     place: str
-    reason: Literal["farewell", "max_lines", "repetition", "model_unavailable", "run_ended"]
+    reason: Literal["farewell", "max_lines", "repetition", "model_unavailable", "run_ended", "interrupted"]
     lines: int
 
 
@@ -129,19 +202,14 @@ class Error(EventBase):
     detail: str = ""
 
 
-_EVENT_TYPES = (
-    RunStarted, RunEnded, TickCompleted, Moved, ConversationStarted, Utterance, ConversationEnded,
-    ModelCall, ModelRetry, ModelRepair, ModelFallback,
-    MemoryAddedEvent, ImportanceScoredEvent, MemoryRetrievedEvent, ReflectionEvent, Warning_, Error,
-)
 Event = Annotated[
-    RunStarted | RunEnded | TickCompleted | Moved | ConversationStarted | Utterance | ConversationEnded
+    RunStarted | RunEnded | TickCompleted | Moved | ActivityStarted | ActivityEnded | ObjectChanged | PlanMade
+    | Reacted | RelationshipUpdated | ProbeAnswered | ConversationStarted | Utterance | ConversationEnded
     | ModelCall | ModelRetry | ModelRepair | ModelFallback
     | MemoryAddedEvent | ImportanceScoredEvent | MemoryRetrievedEvent | ReflectionEvent | Warning_ | Error,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-EVENT_KINDS = sorted(cls.model_fields["kind"].default for cls in _EVENT_TYPES)
 #: Reports from the gateway and the memory stream, by kind, and the event type that places them in time.
 _FROM_REPORT = {
     cls.model_fields["kind"].default: cls
@@ -151,7 +219,9 @@ _FROM_REPORT = {
 
 
 def from_report(report: BaseModel, tick: int, sim_time: datetime) -> EventBase:
-    """Place a gateway or memory report on the simulation timeline."""
+    """Place a gateway or memory report on the simulation timeline (events pass through unchanged)."""
+    if isinstance(report, EventBase):
+        return report
     data = report.model_dump()
     agents = [data["agent"]] if data.get("agent") else []
     return _FROM_REPORT[data["kind"]](tick=tick, sim_time=sim_time, agents=agents, **data)

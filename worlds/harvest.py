@@ -11,13 +11,15 @@ from typing import Literal
 from pydantic import BaseModel
 
 from agents.persona import Persona
+from worlds.events import ConversationEnded, ConversationStarted, RunStarted, Utterance
 from worlds.runfolder import RunFolder
 
 HarvestFormat = Literal["openai", "sharegpt"]
+_CONVERSATION_KINDS = {"run_started", "conversation_started", "utterance", "conversation_ended"}
 
 
 class HarvestedConversation(BaseModel):
-    """A finished conversation as read back from the log."""
+    """A conversation as read back from the log; `sim_end` and `end_reason` stay unset if it never ended."""
 
     run: str
     scenario: str
@@ -32,23 +34,22 @@ class HarvestedConversation(BaseModel):
 
 
 def read_conversations(folder: RunFolder) -> Iterator[HarvestedConversation]:
-    """Every conversation in a run's log, in the order they ended (open ones at a crash last)."""
+    """Every conversation in the closed part of a run's log, in the order they ended; open ones (no end) last."""
     run = scenario = model = ""
     open_: dict[str, HarvestedConversation] = {}
-    for record in folder.reader().raw():
-        kind = record["kind"]
-        if kind == "run_started":
-            run, scenario, model = record["run_id"], record["scenario"], record["model"]
-        elif kind == "conversation_started":
-            open_[record["conversation_id"]] = HarvestedConversation(
-                run=run, scenario=scenario, model=model, conversation_id=record["conversation_id"],
-                place=record["place"], participants=record["agents"], sim_start=record["sim_time"], lines=[],
+    for event in folder.reader().events(_CONVERSATION_KINDS, complete_ticks_only=True):
+        if isinstance(event, RunStarted):
+            run, scenario, model = event.run_id, event.scenario, event.model
+        elif isinstance(event, ConversationStarted):
+            open_[event.conversation_id] = HarvestedConversation(
+                run=run, scenario=scenario, model=model, conversation_id=event.conversation_id,
+                place=event.place, participants=event.agents, sim_start=event.sim_time, lines=[],
             )
-        elif kind == "utterance" and record["conversation_id"] in open_:
-            open_[record["conversation_id"]].lines.append((record["speaker"], record["text"]))
-        elif kind == "conversation_ended" and record["conversation_id"] in open_:
-            done = open_.pop(record["conversation_id"])
-            done.sim_end, done.end_reason = datetime.fromisoformat(record["sim_time"]), record["reason"]
+        elif isinstance(event, Utterance) and event.conversation_id in open_:
+            open_[event.conversation_id].lines.append((event.speaker, event.text))
+        elif isinstance(event, ConversationEnded) and event.conversation_id in open_:
+            done = open_.pop(event.conversation_id)
+            done.sim_end, done.end_reason = event.sim_time, event.reason
             yield done
     yield from open_.values()
 
@@ -75,7 +76,7 @@ def to_record(
     """One corpus record, with the answering agent's persona and setting as the system prompt."""
     user, assistant = _roles(conv)
     others = ", ".join(p for p in conv.participants if p != assistant)
-    system = f"{personas[assistant].describe()} You are at {conv.place}, talking with {others}."
+    system = f"You are {personas[assistant].describe()} You are at {conv.place}, talking with {others}."
     if fmt == "openai":
         messages = [{"role": "system", "content": system}] + [
             {"role": "assistant" if who == assistant else "user", "content": text} for who, text in conv.lines
@@ -89,19 +90,29 @@ def to_record(
     return record
 
 
+class HarvestCounts(BaseModel):
+    """What a harvest wrote, and what it left out because the log never saw those conversations end."""
+
+    written: int = 0
+    unfinished: int = 0
+
+
 def harvest(
     folders: list[RunFolder], fmt: HarvestFormat, out: Path, min_turns: int = 2, with_metadata: bool = True
-) -> int:
-    """Write every conversation with at least `min_turns` lines; return how many were written."""
-    written = 0
+) -> HarvestCounts:
+    """Write every ended conversation with at least `min_turns` lines from two speakers; count the unfinished."""
+    counts = HarvestCounts()
     partial = out.with_name(out.name + ".partial")
     with partial.open("w", encoding="utf-8") as handle:
         for folder in folders:
             personas = {p.name: p for p in folder.scenario().agents}
             for conv in read_conversations(folder):
+                if conv.end_reason is None:
+                    counts.unfinished += 1
+                    continue
                 if len(conv.lines) < min_turns or len(set(who for who, _ in conv.lines)) < 2:
                     continue
                 handle.write(json.dumps(to_record(conv, fmt, personas, with_metadata), ensure_ascii=False) + "\n")
-                written += 1
+                counts.written += 1
     partial.replace(out)
-    return written
+    return counts

@@ -1,53 +1,56 @@
-"""What agents notice: a tick's events turned into memories, each citing the event it came from."""
+"""What agents notice: a tick's events turned into perceptions for those present, each citing its event."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from pydantic import BaseModel
-
-from memory.records import MemoryKind
-from worlds.events import ConversationEnded, EventBase, Moved
-
-#: Longest transcript kept in one `chat` memory; the full lines stay in the event log.
-TRANSCRIPT_CHARS = 600
-
-
-class Perception(BaseModel):
-    """One memory for one agent, derived from one event."""
-
-    agent: str
-    kind: MemoryKind
-    text: str
-    source_event: int
+from agents.agent import Perception
+from worlds.events import ActivityStarted, ConversationEnded, EventBase, Moved, ObjectChanged, Utterance
 
 
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def perceive(
-    events: list[EventBase], positions_before: dict[str, str], transcripts: dict[str, list[tuple[str, str]]]
-) -> Iterator[Perception]:
-    """Arrivals are seen by the mover and by whoever is already there; finished talks are remembered by all in them."""
-    positions = dict(positions_before)
+def perceptions(events: list[EventBase], positions: dict[str, str]) -> dict[str, list[Perception]]:
+    """Per agent, what it saw this tick: arrivals, others' actions, object states, overheard talk.
+
+    `positions` are where agents stood before the tick's moves; they are replayed as the events go by.
+    """
+    where = dict(positions)
+    seen: dict[str, list[Perception]] = {name: [] for name in where}
+
+    def present(place: str, *besides: str) -> list[str]:
+        return sorted(n for n, p in where.items() if p == place and n not in besides)
+
     for event in events:
         if isinstance(event, Moved):
             mover = event.agents[0]
-            present = sorted(n for n, p in positions.items() if p == event.destination and n != mover)
-            seen = f"; {_names(present)} {'was' if len(present) == 1 else 'were'} there" if present else ""
-            yield Perception(agent=mover, kind="observation", text=f"{mover} went to {event.destination}{seen}.",
-                             source_event=event.seq)
-            for other in present:
-                yield Perception(agent=other, kind="observation", text=f"{mover} came to {event.destination}.",
-                                 source_event=event.seq)
-            positions[mover] = event.destination
-        elif isinstance(event, ConversationEnded):
-            said = transcripts.get(event.conversation_id, [])
-            for agent in event.agents:
-                others = _names([a for a in event.agents if a != agent])
-                transcript = " ".join(f"{who}: {text}" for who, text in said)
-                if len(transcript) > TRANSCRIPT_CHARS:
-                    transcript = transcript[: TRANSCRIPT_CHARS - 1] + "…"
-                text = f"{agent} talked with {others} at {event.place}." + (f" {transcript}" if said else "")
-                yield Perception(agent=agent, kind="chat", text=text, source_event=event.seq)
+            there = present(event.destination, mover)
+            company = f"; {_names(there)} {'was' if len(there) == 1 else 'were'} there" if there else ""
+            seen[mover].append(Perception(text=f"{mover} arrived at {event.destination}{company}.",
+                                          source_event=event.seq))
+            for other in there:
+                seen[mover].append(Perception(text=f"{other} is at {event.destination}.", source_event=event.seq,
+                                              other=other, arrival=True))
+                seen[other].append(Perception(text=f"{mover} came to {event.destination}.", source_event=event.seq,
+                                              other=mover, arrival=True))
+            where[mover] = event.destination
+        elif isinstance(event, ActivityStarted) and event.activity == "action":
+            actor = event.agents[0]
+            for other in present(event.place, actor):
+                seen[other].append(Perception(text=f"{actor} is {event.description} at {event.place}.",
+                                              source_event=event.seq, other=actor))
+        elif isinstance(event, ObjectChanged):
+            for other in present(event.place):
+                seen[other].append(Perception(text=f"The {event.object} at {event.place} is {event.state}.",
+                                              source_event=event.seq))
+        elif isinstance(event, Utterance):
+            for other in present(event.place, *event.agents):
+                listeners = _names([a for a in event.agents if a != event.speaker])
+                seen[other].append(Perception(text=f"{event.speaker} said to {listeners}: \"{event.text}\"",
+                                              source_event=event.seq, other=event.speaker))
+    return seen
+
+
+def conversation_ends(events: list[EventBase]) -> dict[str, int]:
+    """The log position of each conversation's end, so the memories it leaves can cite it."""
+    return {e.conversation_id: e.seq for e in events if isinstance(e, ConversationEnded)}

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import yaml
 
+from memory.errors import InputError
 from worlds.eventlog import EVENTS_FILE, EventReader
 from worlds.scenario import Scenario, load_scenario
 
 
-class RunFolderError(Exception):
+class RunFolderError(InputError):
     """The path given is not a run folder (a user error)."""
 
 

@@ -10,6 +10,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
+from agents.gateway.backends.base import Backend
 from agents.gateway import (
     GatewayCounters,
     ModelGateway,
@@ -17,13 +18,15 @@ from agents.gateway import (
     build_backend,
     copy_cache,
 )
+from agents.agent import Agent
 from agents.importance import model_importance_scorer
 from memory import ChromaStore, InMemoryStore, MemoryStore, MemoryStream, build_embedder
-from worlds.engine import Engine, report_to_current_buffer
+from worlds.engine import Engine
 from worlds.eventlog import EventWriter
 from worlds.events import EventBase, RunStarted, Warning_
 from worlds.runfolder import RunFolder
 from worlds.scenario import Scenario
+from worlds.world import World
 
 
 class RunSummary(BaseModel):
@@ -39,36 +42,41 @@ class RunSummary(BaseModel):
 MEMORY_DIR = "memory"
 
 
-def _memory(
-    scenario: Scenario, folder: RunFolder, gateway: ModelGateway, embeddings: str | Embeddings
-) -> tuple[MemoryStore, dict[str, MemoryStream]]:
-    """One stream per agent over a shared store (chromadb in the run folder unless the scenario says memory)."""
-    store: MemoryStore = ChromaStore(folder.path / MEMORY_DIR) if scenario.memory.store == "chroma" else InMemoryStore()
+def build_agents(
+    scenario: Scenario, store: MemoryStore, gateway: ModelGateway, embeddings: str | Embeddings,
+    durable_until: datetime | None = None,
+) -> dict[str, Agent]:
+    """One Agent per persona, each with its memory stream over the shared store and its scenario relationships."""
     embedder = build_embedder(embeddings)
     scorer = model_importance_scorer(gateway)
-    return store, {
-        agent.name: MemoryStream(
-            agent.name, store, embedder, scorer, weights=scenario.memory.weights,
-            reflection_threshold=scenario.memory.reflection_threshold, sink=report_to_current_buffer,
+    agents = {}
+    for persona in scenario.agents:
+        stream = MemoryStream(
+            persona.name, store, embedder, scorer, weights=scenario.memory.weights,
+            reflection_threshold=scenario.memory.reflection_threshold, durable_until=durable_until,
         )
-        for agent in scenario.agents
-    }
+        known = {r.b if r.a == persona.name else r.a: r.label for r in scenario.relationships
+                 if persona.name in (r.a, r.b)}
+        agents[persona.name] = Agent(persona, stream, known)
+    return agents
+
+
+def open_store(scenario: Scenario, folder: RunFolder) -> MemoryStore:
+    """chromadb in the run folder, unless the scenario asks for the in-memory store."""
+    return ChromaStore(folder.path / MEMORY_DIR) if scenario.memory.store == "chroma" else InMemoryStore()
 
 
 def _pending_features(scenario: Scenario) -> list[str]:
     """Scenario parts this version validates but does not act on yet; logged, never silently dropped."""
-    notes = []
     if scenario.sessions:
-        notes.append(f"{len(scenario.sessions)} session(s) are validated but not run by this version")
-    if scenario.probes:
-        notes.append(f"{len(scenario.probes)} probe(s) are validated but not asked by this version")
-    return notes
+        return [f"{len(scenario.sessions)} session(s) are validated but not run by this version"]
+    return []
 
 
 async def execute_run(
     scenario: Scenario,
     out_dir: Path,
-    model: str | BaseChatModel | None = None,
+    model: str | BaseChatModel | Backend | None = None,
     embeddings: str | Embeddings | None = None,
     until: datetime | None = None,
     replay_from: RunFolder | None = None,
@@ -88,7 +96,9 @@ async def execute_run(
     cache = RequestCache(folder.cache_path, mode="replay" if replay_from is not None else "read_write")
     gateway = ModelGateway(backend, cache=cache)
     writer = EventWriter(folder.events_path)
-    engine = Engine(scenario, gateway, writer, *_memory(scenario, folder, gateway, embedder_spec))
+    store = open_store(scenario, folder)
+    agents = build_agents(scenario, store, gateway, embedder_spec)
+    engine = Engine(scenario, gateway, writer, store, agents, World(scenario))
     if on_engine is not None:
         on_engine(engine)
     stop = min(until or scenario.clock.stop, scenario.clock.stop)

@@ -6,16 +6,26 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import networkx as nx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.persona import Persona
+from memory.errors import InputError
 from memory.scoring import RetrievalWeights
 from worlds.clock import Clock
-from worlds.timeparse import Duration
+from worlds.timeparse import Duration, format_duration
 
 #: A point on the clock, or `start` / `end` of the run.
 Moment = datetime | Literal["start", "end"]
+#: Caps on walking times: far beyond any town, low enough that summed paths never overflow a timedelta.
+MAX_ROUTE_MINUTES = 7 * 24 * 60
+MAX_WALK = timedelta(days=1)
+
+#: Fields that no longer exist, by path, and why; old files get this reason instead of "extra inputs".
+REMOVED_FIELDS: dict[tuple[str, ...], str] = {
+    ("conversation", "move_chance"): "was removed: agents now move by their own plans; delete this field",
+}
 
 
 class Strict(BaseModel):
@@ -29,9 +39,19 @@ class ModelsSpec(Strict):
     embeddings: str = "embedded"
 
 
+class RouteSpec(Strict):
+    """A two-way path between two places and the minutes it takes to walk it."""
+
+    a: str
+    b: str
+    minutes: int = Field(gt=0, le=MAX_ROUTE_MINUTES)
+
+
 class WorldSpec(Strict):
     #: area > place > objects; place names are unique across areas.
     places: dict[str, dict[str, list[str]]] = Field(min_length=1)
+    walk: Duration = Field(default=timedelta(minutes=5), description="From a place to its area's centre.")
+    routes: list[RouteSpec] = Field(default_factory=list, description="If given, the only paths between places.")
 
 
 class RelationshipSpec(Strict):
@@ -47,7 +67,6 @@ class ConversationSpec(Strict):
     max_lines: int = Field(default=8, ge=2, le=200)
     lines_per_tick: int = Field(default=2, ge=1, le=50)
     cooldown: Duration = timedelta(hours=2)
-    move_chance: float = Field(default=0.3, ge=0, le=1)
 
 
 class MemorySpec(Strict):
@@ -56,6 +75,15 @@ class MemorySpec(Strict):
     store: Literal["chroma", "memory"] = "chroma"
     retrieve_k: int = Field(default=5, ge=1, le=100)
     reflection_threshold: float = Field(default=150.0, gt=0)
+    attention: int = Field(default=5, ge=1, le=50, description="Perceptions an agent keeps per tick (its attention bandwidth).")
+    flush_every: int = Field(
+        default=6, ge=1, le=10_000,
+        description="Ticks between store flushes; the event log, written every tick, holds every memory meanwhile.",
+    )
+    commit_batch: int = Field(
+        default=8, ge=1, le=200,
+        description="New memories are scored when the agent next thinks, or once this many have queued up.",
+    )
     weights: RetrievalWeights = RetrievalWeights()
 
 
@@ -122,7 +150,7 @@ class Problem(BaseModel):
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-class ScenarioError(Exception):
+class ScenarioError(InputError):
     """A scenario failed to load; carries every problem found, not only the first."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -135,7 +163,7 @@ Loc = tuple[int | str, ...]
 #: Every field name a scenario record has; a `loc` part not among them is a validator-only label.
 _FIELD_NAMES = frozenset(
     name
-    for model in (Scenario, Clock, ModelsSpec, WorldSpec, Persona, RelationshipSpec, ConversationSpec,
+    for model in (Scenario, Clock, ModelsSpec, WorldSpec, RouteSpec, Persona, RelationshipSpec, ConversationSpec,
                   SessionRole, RoleplaySession, SelfRefineSession, Probe)
     for name in model.model_fields
 )
@@ -192,6 +220,10 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
             if place in seen_places:
                 problems.append((("world", "places", area, place), f"place {place!r} appears in more than one area"))
             seen_places.add(place)
+    for area in s.world.places:
+        if area in seen_places:
+            problems.append((("world", "places", area), f"area {area!r} has the same name as a place"))
+    problems += _check_routes(s.world, places)
     names: set[str] = set()
     for i, agent in enumerate(s.agents):
         if agent.name in names:
@@ -230,6 +262,44 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
     return problems
 
 
+def _check_routes(world: WorldSpec, places: list[str]) -> list[tuple[Loc, str]]:
+    """Walking times are positive and bounded; routes join known places and leave none cut off."""
+    problems: list[tuple[Loc, str]] = []
+    if not timedelta(0) < world.walk <= MAX_WALK:
+        problems.append((("world", "walk"), f"must be longer than zero and at most {format_duration(MAX_WALK)}"))
+    if not world.routes:
+        return problems
+    graph = nx.Graph()
+    graph.add_nodes_from(places)
+    for i, route in enumerate(world.routes):
+        for end in ("a", "b"):
+            if getattr(route, end) not in graph:
+                problems.append((("world", "routes", i, end), f"unknown place {getattr(route, end)!r}"))
+        if route.a == route.b:
+            problems.append((("world", "routes", i, "b"), "must differ from a: a route joins two places"))
+        graph.add_edge(route.a, route.b)
+    first = places[0]
+    cut_off = [place for place in places if not nx.has_path(graph, first, place)]
+    if cut_off:
+        shown = ", ".join(map(repr, cut_off))
+        problems.append((("world", "routes"), f"no route reaches {shown} from {first!r}"))
+    return problems
+
+
+def _removed_fields(data: dict) -> list[tuple[Loc, str]]:
+    """Take fields that no longer exist out of `data`, each with a located reason it is gone."""
+    found: list[tuple[Loc, str]] = []
+    for path, reason in REMOVED_FIELDS.items():
+        *parents, name = path
+        node: Any = data
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and name in node:
+            del node[name]
+            found.append((path, reason))
+    return found
+
+
 def _problems(path: str, root: yaml.Node | None, found: list[tuple[Loc, str]]) -> list[Problem]:
     """Located problems, one per field: a union's per-branch complaints are joined with 'or'."""
     merged: dict[tuple[int, str], list[str]] = {}
@@ -257,14 +327,17 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             line = text[: exc.position].count("\n") + 1
             reason = f"character #x{exc.character:04x} is not allowed ({exc.reason})"
         raise ScenarioError([Problem(file=path, line=line, field="(yaml)", message=f"not valid YAML: {reason}")]) from None
+    except RecursionError:  # PyYAML recurses once per nesting level: `[[[[...]]]]` hundreds deep
+        raise ScenarioError([Problem(file=path, line=1, field="(yaml)", message="not valid YAML: nested too deeply")]) from None
     if not isinstance(data, dict):
         raise ScenarioError([Problem(file=path, line=1, field="(root)", message="a scenario must be a YAML mapping")])
+    removed = _removed_fields(data)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         found = [(tuple(err["loc"]), err["msg"]) for err in exc.errors()]
-        raise ScenarioError(_problems(path, root, found)) from None
-    if found := _cross_check(scenario):
+        raise ScenarioError(_problems(path, root, removed + found)) from None
+    if found := removed + _cross_check(scenario):
         raise ScenarioError(_problems(path, root, found))
     return scenario
 

@@ -7,6 +7,22 @@ from collections import Counter, defaultdict
 from pydantic import BaseModel, Field
 
 from worlds.eventlog import EventReader
+from worlds.events import (
+    ConversationStarted,
+    Error,
+    MemoryAddedEvent,
+    MemoryRetrievedEvent,
+    ModelCall,
+    ModelFallback,
+    ModelRepair,
+    ModelRetry,
+    ReflectionEvent,
+    RunEnded,
+    RunStarted,
+    TickCompleted,
+    Utterance,
+    Warning_,
+)
 
 
 class Tokens(BaseModel):
@@ -51,6 +67,8 @@ class RunStats(BaseModel):
     model: str = ""
     status: str = "running or crashed"
     ticks: int = 0
+    #: Events after the last closed tick (a crash cut that tick short): left out of every count.
+    incomplete_tail_events: int = 0
     events: dict[str, int] = Field(default_factory=dict)
     conversations: int = 0
     utterances: int = 0
@@ -66,12 +84,9 @@ class RunStats(BaseModel):
 
 
 _FAILURE_FIELD = {
-    "model_retry": "retries", "model_repair": "repairs", "model_fallback": "fallbacks",
-    "error": "errors", "warning": "warnings",
+    ModelRetry: "retries", ModelRepair: "repairs", ModelFallback: "fallbacks", Error: "errors", Warning_: "warnings",
 }
-
-
-_MEMORY_FIELD = {"memory_added": "memories", "reflection": "reflections", "memory_retrieved": "retrievals"}
+_MEMORY_FIELD = {MemoryAddedEvent: "memories", ReflectionEvent: "reflections", MemoryRetrievedEvent: "retrievals"}
 
 
 def _bump(targets: list[BaseModel], field: str) -> None:
@@ -86,45 +101,51 @@ def _add_tokens(target: Tokens, prompt: int, completion: int) -> None:
     target.total += prompt + completion
 
 
+def _count_call(
+    call: ModelCall, stats: RunStats, purposes: defaultdict[str, PurposeStats], agents: defaultdict[str, AgentStats]
+) -> None:
+    stats.model_calls += 1
+    stats.cache_hits += call.cached
+    _add_tokens(stats.tokens, call.prompt_tokens, call.completion_tokens)
+    purpose = purposes[call.purpose]
+    purpose.calls += 1
+    purpose.cached += call.cached
+    purpose.tokens += call.prompt_tokens + call.completion_tokens
+    purpose.latency_s = round(purpose.latency_s + call.latency_s, 4)
+    if call.agent:
+        agent = agents[call.agent]
+        agent.model_calls += 1
+        _add_tokens(agent.tokens, call.prompt_tokens, call.completion_tokens)
+
+
 def compute_stats(reader: EventReader) -> RunStats:
-    """One streaming pass over the log."""
-    stats = RunStats()
+    """Streams the closed part of the log; the events of a tick a crash cut short are counted, not read."""
+    extent = reader.extent()
+    stats = RunStats(incomplete_tail_events=extent.total - extent.complete)
     kinds: Counter[str] = Counter()
     agents: defaultdict[str, AgentStats] = defaultdict(AgentStats)
     purposes: defaultdict[str, PurposeStats] = defaultdict(PurposeStats)
-    for record in reader.raw():
-        kind = record["kind"]
-        kinds[kind] += 1
-        if kind == "run_started":
-            stats.run, stats.scenario, stats.model = record["run_id"], record["scenario"], record["model"]
-        elif kind == "run_ended":
-            stats.status = record["status"]
-        elif kind == "tick":
-            stats.ticks = record["tick"] + 1
-        elif kind == "conversation_started":
+    for event in reader.events(complete_ticks_only=True):
+        kinds[event.kind] += 1
+        if isinstance(event, RunStarted):
+            stats.run, stats.scenario, stats.model = event.run_id, event.scenario, event.model
+        elif isinstance(event, RunEnded):
+            stats.status = event.status
+        elif isinstance(event, TickCompleted):
+            stats.ticks = event.tick + 1
+        elif isinstance(event, ConversationStarted):
             stats.conversations += 1
-            for name in record["agents"]:
+            for name in event.agents:
                 agents[name].conversations += 1
-        elif kind == "utterance":
+        elif isinstance(event, Utterance):
             stats.utterances += 1
-            agents[record["speaker"]].utterances += 1
-        elif field := _MEMORY_FIELD.get(kind):
-            _bump([stats, *(agents[name] for name in record["agents"])], field)
-        elif kind == "model_call":
-            stats.model_calls += 1
-            stats.cache_hits += record["cached"]
-            _add_tokens(stats.tokens, record["prompt_tokens"], record["completion_tokens"])
-            purpose = purposes[record["purpose"]]
-            purpose.calls += 1
-            purpose.cached += record["cached"]
-            purpose.tokens += record["prompt_tokens"] + record["completion_tokens"]
-            purpose.latency_s = round(purpose.latency_s + record["latency_s"], 4)
-            if record["agent"]:
-                agent = agents[record["agent"]]
-                agent.model_calls += 1
-                _add_tokens(agent.tokens, record["prompt_tokens"], record["completion_tokens"])
-        if field := _FAILURE_FIELD.get(kind):
-            _bump([stats.failures, *(agents[name].failures for name in record["agents"])], field)
+            agents[event.speaker].utterances += 1
+        elif isinstance(event, ModelCall):
+            _count_call(event, stats, purposes, agents)
+        elif field := _MEMORY_FIELD.get(type(event)):
+            _bump([stats, *(agents[name] for name in event.agents)], field)
+        elif field := _FAILURE_FIELD.get(type(event)):
+            _bump([stats.failures, *(agents[name].failures for name in event.agents)], field)
     stats.events = dict(sorted(kinds.items()))
     stats.agents = dict(sorted(agents.items()))
     stats.purposes = dict(sorted(purposes.items()))

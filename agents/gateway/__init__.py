@@ -16,7 +16,7 @@ from agents.gateway.records import (
     ModelRepairRecord,
     ModelRetryRecord,
 )
-from agents.gateway.scope import call_scope
+from agents.gateway.scope import CallScope, RecordSink
 from agents.gateway.specs import build_backend
 from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
 
@@ -24,5 +24,5 @@ __all__ = [
     "CacheMode", "ChatMessage", "GatewayCounters", "GatewayError", "GatewayRecord", "ModelCallRecord",
     "ModelFallbackRecord", "ModelGateway", "ModelRepairRecord", "ModelReply", "ModelRequest", "ModelRetryRecord",
     "ModelSpecError", "ModelUnavailableError", "PermanentModelError", "RequestCache", "TransientModelError",
-    "build_backend", "call_scope", "copy_cache",
+    "CallScope", "RecordSink", "build_backend", "copy_cache",
 ]

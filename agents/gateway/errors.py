@@ -1,11 +1,13 @@
 """Failures the gateway distinguishes: user mistakes, passing trouble, and exhausted attempts."""
 
+from memory.errors import InputError
+
 
 class GatewayError(Exception):
     """Base for every error raised by the model gateway."""
 
 
-class ModelSpecError(GatewayError):
+class ModelSpecError(GatewayError, InputError):
     """The user asked for a model we cannot build (bad spec, missing key or package)."""
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Literal
 
 from agents.gateway.errors import ModelSpecError, PermanentModelError
+from agents.seeding import stable_int
 
 RetryReason = Literal["error", "timeout", "rate_limit"]
 
@@ -33,5 +33,5 @@ def classify(exc: BaseException) -> RetryReason | None:
 
 def backoff_delay(attempt: int, base_s: float, max_s: float, key: str) -> float:
     """Exponential back-off with jitter drawn from the request, so logs stay reproducible."""
-    jitter = int.from_bytes(hashlib.sha256(f"{key}|{attempt}".encode()).digest()[:2], "big") / 65535
+    jitter = stable_int(key, attempt, bits=16) / 65535
     return round(min(max_s, base_s * 2**attempt) * (0.5 + jitter / 2), 3)

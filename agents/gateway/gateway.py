@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TypeVar
 
@@ -18,7 +19,7 @@ from agents.gateway.records import (
     ModelRepairRecord,
     ModelRetryRecord,
 )
-from agents.gateway.scope import CallScope, current_scope
+from agents.gateway.scope import CallScope
 from agents.gateway.structured import (
     correction,
     parse_structured,
@@ -27,6 +28,12 @@ from agents.gateway.structured import (
 from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
 
 T = TypeVar("T", bound=BaseModel)
+
+
+@functools.lru_cache(maxsize=256)
+def json_schema_of(schema: type[BaseModel]) -> dict:
+    """A model's JSON Schema, built once: pydantic rebuilds it on every call, and calls are many."""
+    return schema.model_json_schema()
 
 
 class GatewayCounters(BaseModel):
@@ -74,9 +81,10 @@ class ModelGateway:
         temperature: float = 0.8,
         max_tokens: int = 256,
         fallback: str | None = None,
+        scope: CallScope | None = None,
     ) -> str:
         """Free text; after every attempt fails, `fallback` (logged) or ModelUnavailableError."""
-        scope = current_scope()
+        scope = scope or CallScope()
         request = self._request(messages, scope, purpose, temperature, max_tokens, None)
         try:
             return (await self._answer(request, scope, purpose, None)).text
@@ -92,10 +100,11 @@ class ModelGateway:
         default: T | None = None,
         temperature: float = 0.7,
         max_tokens: int = 256,
+        scope: CallScope | None = None,
     ) -> T:
         """A validated `schema` instance: constrained decoding, then repair, then re-asking, then `default`."""
-        scope = current_scope()
-        json_schema = schema.model_json_schema()
+        scope = scope or CallScope()
+        json_schema = json_schema_of(schema)
         conversation = with_schema_instruction(messages, json_schema, self.backend.enforces_schema)
         reason = "no attempt made"
         for attempt in range(self.max_parse_attempts):

@@ -46,8 +46,10 @@ def _require(module: str, extra: str) -> None:
         raise ModelSpecError(f"{module} is not installed; run `pip install 'simulacra[{extra}]'`") from None
 
 
-def build_backend(spec: str | BaseChatModel) -> Backend:
-    """Build the backend a spec names, or raise ModelSpecError saying what to do instead."""
+def build_backend(spec: str | BaseChatModel | Backend) -> Backend:
+    """Build the backend a spec names (a Backend passes through), or raise ModelSpecError saying what to do instead."""
+    if isinstance(spec, Backend):
+        return spec
     if isinstance(spec, BaseChatModel):
         return LangChainBackend(spec, name=f"langchain:{type(spec).__name__}")
     if not isinstance(spec, str) or not spec.strip():

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import json_repair
 from pydantic import BaseModel, ValidationError
 
+from agents.gateway.schema_walk import Schema, walk
 from agents.gateway.types import ChatMessage
 
 T = TypeVar("T", bound=BaseModel)
@@ -22,22 +23,22 @@ class ParseOutcome(BaseModel):
     error: str = ""
 
 
-def skeleton(schema: dict[str, Any], node: dict[str, Any] | None = None) -> Any:
+class _Placeholders:
+    """Skeleton leaves: the first enum value, one array item, and a neutral value per scalar type."""
+
+    def pick(self, values: list[Any]) -> Any:
+        return values[0]
+
+    def count(self, node: Schema) -> int:
+        return 1
+
+    def scalar(self, kind: str, node: Schema) -> Any:
+        return {"integer": 0, "number": 0.0, "boolean": False}.get(kind, "...")
+
+
+def skeleton(schema: Schema) -> Any:
     """An example value in the schema's shape: small models copy a shape better than they read a schema."""
-    node = schema if node is None else node
-    if "$ref" in node:
-        return skeleton(schema, schema.get("$defs", {})[node["$ref"].rsplit("/", 1)[-1]])
-    if "enum" in node:
-        return node["enum"][0]
-    for combinator in ("anyOf", "oneOf", "allOf"):
-        if combinator in node:
-            return skeleton(schema, node[combinator][0])
-    kind = node.get("type", "string")
-    if kind == "object":
-        return {name: skeleton(schema, sub) for name, sub in node.get("properties", {}).items()}
-    if kind == "array":
-        return [skeleton(schema, node.get("items", {}))]
-    return {"integer": 0, "number": 0.0, "boolean": False}.get(kind, "...")
+    return walk(schema, _Placeholders())
 
 
 def with_schema_instruction(

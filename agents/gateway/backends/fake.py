@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import random
 from collections import Counter
@@ -11,7 +10,9 @@ from typing import Any
 
 from agents.gateway.backends.base import Backend
 from agents.gateway.errors import TransientModelError
+from agents.gateway.schema_walk import Schema, walk
 from agents.gateway.types import ModelReply, ModelRequest
+from agents.seeding import stable_rng
 
 _OPENERS = [
     "Honestly,", "You know,", "Well,", "I was just thinking that", "Funny you mention it,",
@@ -26,53 +27,38 @@ _TOPICS = [
 _CLOSERS = ["", " What do you think?", " Don't you agree?", " Anyway, how are you?", " Let's talk later."]
 
 
-def _stable_rng(*parts: object) -> random.Random:
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
-
-
 def _sentence(rng: random.Random) -> str:
     return f"{rng.choice(_OPENERS)} {rng.choice(_TOPICS)}.{rng.choice(_CLOSERS)}".strip()
 
 
 class SchemaSampler:
-    """Builds a value that satisfies a (pydantic-generated) JSON Schema, drawn from a seeded RNG."""
+    """Random leaves from a seeded RNG within the schema's bounds: any enum value, 1-3 items, sentences."""
 
-    def __init__(self, root: dict[str, Any], rng: random.Random) -> None:
-        self.root = root
+    def __init__(self, rng: random.Random) -> None:
         self.rng = rng
 
-    def sample(self, schema: dict[str, Any] | None = None) -> Any:
-        schema = self.root if schema is None else schema
-        if "$ref" in schema:
-            name = schema["$ref"].rsplit("/", 1)[-1]
-            return self.sample(self.root.get("$defs", {})[name])
-        if "const" in schema:
-            return schema["const"]
-        if "enum" in schema:
-            return self.rng.choice(schema["enum"])
-        for combinator in ("anyOf", "oneOf"):
-            if combinator in schema:
-                options = [s for s in schema[combinator] if s.get("type") != "null"] or schema[combinator]
-                return self.sample(options[0])
-        if "allOf" in schema:
-            return self.sample(schema["allOf"][0])
-        kind = schema.get("type", "string")
-        if kind == "object":
-            props = schema.get("properties", {})
-            return {name: self.sample(sub) for name, sub in props.items()}
-        if kind == "array":
-            low = schema.get("minItems", 1)
-            high = max(low, min(schema.get("maxItems", 3), low + 2))
-            return [self.sample(schema.get("items", {})) for _ in range(self.rng.randint(low, high))]
+    def pick(self, values: list[Any]) -> Any:
+        return self.rng.choice(values)
+
+    def count(self, node: Schema) -> int:
+        low = node.get("minItems", min(1, node.get("maxItems", 1)))
+        high = max(low, min(node.get("maxItems", 3), low + 2))
+        return self.rng.randint(low, high)
+
+    def scalar(self, kind: str, node: Schema) -> Any:
         if kind == "integer":
-            return self.rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 10)))
+            low = int(node.get("minimum", node.get("exclusiveMinimum", -1) + 1))
+            high = int(node.get("maximum", node.get("exclusiveMaximum", max(low, 10) + 1) - 1))
+            return self.rng.randint(low, high)
         if kind == "number":
-            return round(self.rng.uniform(schema.get("minimum", 0.0), schema.get("maximum", 1.0)), 3)
+            low = node.get("minimum", 0.0)
+            return round(self.rng.uniform(low, node.get("maximum", max(low, 1.0))), 3)
         if kind == "boolean":
             return self.rng.random() < 0.25
         text = _sentence(self.rng)
-        return text[: schema["maxLength"]] if "maxLength" in schema else text
+        while len(text) < node.get("minLength", 0):
+            text += " " + _sentence(self.rng)
+        return text[: node["maxLength"]] if "maxLength" in node else text
 
 
 class FakeChatBackend(Backend):
@@ -102,7 +88,7 @@ class FakeChatBackend(Backend):
         key = request.key()
         attempt = self._attempts[key]
         self._attempts[key] += 1
-        fault = _stable_rng(key, attempt, "fault").random()
+        fault = stable_rng(key, attempt, "fault").random()
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -112,7 +98,7 @@ class FakeChatBackend(Backend):
             self.in_flight -= 1
         if fault < self.error_rate:
             raise TransientModelError(f"fake: injected transient failure (attempt {attempt})")
-        rng = _stable_rng(key, "answer")
+        rng = stable_rng(key, "answer")
         text = self._answer(request, rng, fault - self.error_rate)
         prompt_tokens = sum(len(m.content.split()) for m in request.messages)
         return ModelReply(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(text.split()))
@@ -122,7 +108,7 @@ class FakeChatBackend(Backend):
             return _sentence(rng)
         if roll < self.garbage_rate:
             return "Sorry, I would rather just chat than fill in forms."
-        payload = json.dumps(SchemaSampler(request.json_schema, rng).sample())
+        payload = json.dumps(walk(request.json_schema, SchemaSampler(rng)))
         if roll < self.garbage_rate + self.malformed_rate:
             # Prose around the object and a trailing comma: broken, but mendable.
             return f"Sure! Here it is:\n```json\n{payload[:-1]},}}\n```"

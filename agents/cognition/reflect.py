@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
-from agents.gateway import ChatMessage, ModelGateway, ModelUnavailableError
+from agents.gateway import CallScope, ChatMessage, ModelGateway, ModelUnavailableError
 from memory.records import MemoryRecord
 from memory.reports import CitedInsight, ReflectionRecorded
 from memory.stream import MemoryStream
@@ -32,57 +32,72 @@ class Insights(BaseModel):
     insights: list[Insight] = Field(min_length=1, max_length=INSIGHTS_PER_QUESTION)
 
 
+class ReflectionOutcome(BaseModel):
+    """What a reflection pass produced, and why it produced nothing or less than asked, for the log."""
+
+    report: ReflectionRecorded | None = None
+    skipped: str = ""
+    failed_questions: list[str] = Field(default_factory=list)
+
+
 def _numbered(texts: list[str]) -> str:
     return "\n".join(f"{i}. {text}" for i, text in enumerate(texts, start=1))
 
 
-async def _ask(gateway: ModelGateway, system: str, user: str, schema: type[T], purpose: str, max_tokens: int) -> T:
+async def _ask(
+    gateway: ModelGateway, system: str, user: str, schema: type[T], purpose: str, max_tokens: int, scope: CallScope
+) -> T:
     messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
-    return await gateway.structured(messages, schema, purpose=purpose, max_tokens=max_tokens)
+    return await gateway.structured(messages, schema, purpose=purpose, max_tokens=max_tokens, scope=scope)
 
 
-async def _questions(gateway: ModelGateway, agent: str, recent: list[MemoryRecord]) -> list[str]:
+async def _questions(gateway: ModelGateway, agent: str, recent: list[MemoryRecord], scope: CallScope) -> list[str]:
     result = await _ask(
         gateway,
         f"You help {agent} make sense of their recent experiences.",
         f"Recent memories of {agent}:\n{_numbered([r.text for r in recent])}\n\n"
         f"Given only these, which {QUESTIONS} high-level questions about {agent}, the people around them "
         "and what is going on are the most worth answering?",
-        SalientQuestions, "reflection_questions", 160,
+        SalientQuestions, "reflection_questions", 160, scope,
     )
     return [q.strip() for q in result.questions if q.strip()]
 
 
-async def _insights(gateway: ModelGateway, agent: str, question: str, statements: list[str]) -> list[Insight]:
+async def _insights(
+    gateway: ModelGateway, agent: str, question: str, statements: list[str], scope: CallScope
+) -> list[Insight]:
     result = await _ask(
         gateway,
         f"You draw careful conclusions for {agent} from numbered statements.",
         f"Statements about {agent}:\n{_numbered(statements)}\n\nQuestion: {question}\n"
         f"Write up to {INSIGHTS_PER_QUESTION} high-level insights that answer it. For each, list the numbers "
         "of the statements it rests on.",
-        Insights, "reflection_insights", 320,
+        Insights, "reflection_insights", 320, scope,
     )
     return result.insights
 
 
-async def reflect(gateway: ModelGateway, stream: MemoryStream, now: datetime) -> ReflectionRecorded | None:
-    """One reflection pass (Generative Agents §4.2); returns its report, or None if the model gave nothing."""
+async def reflect(gateway: ModelGateway, stream: MemoryStream, now: datetime, scope: CallScope) -> ReflectionOutcome:
+    """One reflection pass (Generative Agents §4.2); the trigger resets only once the model gave questions."""
     importance_sum = stream.importance_since_reflection
-    stream.reset_reflection()
     recent = stream.recent(RECENT_WINDOW)
     if not recent:
-        return None
+        stream.reset_reflection()
+        return ReflectionOutcome(skipped="no recent memories to reflect on")
     try:
-        questions = await _questions(gateway, stream.agent, recent)
-    except ModelUnavailableError:
-        return None
+        questions = await _questions(gateway, stream.agent, recent, scope)
+    except ModelUnavailableError as exc:
+        return ReflectionOutcome(skipped=f"the model gave no usable questions ({exc}); will try again next tick")
+    stream.reset_reflection()
     kept: list[CitedInsight] = []
     dropped: list[int] = []
+    failed: list[str] = []
     for question in questions:
-        evidence = await stream.retrieve(question, now, k=EVIDENCE_PER_QUESTION)
+        evidence = await stream.retrieve(question, now, k=EVIDENCE_PER_QUESTION, trace=scope)
         try:
-            insights = await _insights(gateway, stream.agent, question, [e.text for e in evidence])
+            insights = await _insights(gateway, stream.agent, question, [e.text for e in evidence], scope)
         except ModelUnavailableError:
+            failed.append(question)
             continue
         for insight in insights:
             cited = []
@@ -93,9 +108,9 @@ async def reflect(gateway: ModelGateway, stream: MemoryStream, now: datetime) ->
                     dropped.append(number)
             kept.append(CitedInsight(text=insight.insight.strip(), evidence=cited))
             stream.remember("reflection", insight.insight.strip(), now, evidence=cited)
-    await stream.commit()
+    await stream.commit(scope)
     report = ReflectionRecorded(
         agent=stream.agent, importance_sum=importance_sum, questions=questions, insights=kept, dropped_citations=dropped
     )
-    stream.emit(report)
-    return report
+    scope.emit(report)
+    return ReflectionOutcome(report=report, failed_questions=failed)

@@ -1,0 +1,1 @@
+"""Cognition steps (perceive, plan, react, converse, reflect, answer): small modules an Agent calls, each testable alone."""

@@ -1,0 +1,146 @@
+"""One simulated day of N generated agents in one town: model calls per agent-hour, engine overhead,
+prompt sizes by purpose, and the speed-up from thinking concurrently. Prints one JSON object with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from agents.gateway import build_backend
+from agents.gateway.backends.base import Backend
+from agents.gateway.types import ModelReply, ModelRequest
+from worlds.runfolder import RunFolder
+from worlds.runner import execute_run
+from worlds.scenario import Scenario, parse_scenario
+
+FIRST = ["Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jade", "Kai", "Lena", "Milo",
+         "Nia", "Otto", "Pia", "Quin", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wren", "Xia", "Yuri", "Zoe"]
+JOBS = ["baker", "teacher", "nurse", "carpenter", "student", "painter", "grocer", "librarian", "mechanic", "cook"]
+TRAITS = ["cheerful", "shy", "curious", "grumpy", "talkative", "careful", "dreamy", "busy"]
+PUBLIC = {"Cafe": ["counter", "table"], "Park": ["bench", "fountain"], "Library": ["desk", "shelf"],
+          "Market": ["stall"], "School": ["blackboard"], "Clinic": ["bed"], "Workshop": ["lathe"], "Pub": ["bar"]}
+
+
+def town(agents: int, seed: int, start: str, stop: str, store: str) -> Scenario:
+    """A generated town: public places, one home each, a ring of neighbours, one seeded piece of news."""
+    people = [f"{FIRST[i % len(FIRST)]} {chr(65 + i // len(FIRST))}" for i in range(agents)]
+    homes = {p: f"{p}'s home" for p in people}
+    data = {
+        "name": f"bench-{agents}", "seed": seed,
+        "clock": {"start": start, "step": "10m", "stop": stop},
+        "models": {"default": "fake", "embeddings": "fake"},
+        "memory": {"store": store},
+        "world": {"places": {"Town": {**PUBLIC, **{h: ["bed"] for h in homes.values()}}}},
+        "agents": [
+            {"name": p, "age": 20 + (7 * i) % 50, "traits": TRAITS[i % len(TRAITS)],
+             "persona": f"{p.split()[0]} is the town's {JOBS[i % len(JOBS)]}.", "home": homes[p],
+             "wake": f"{6 + i % 3:02d}:{(15 * i) % 60:02d}", "bedtime": f"{21 + i % 3}:00",
+             "memories": ["There is a street fair on Saturday."] if i == 0 else []}
+            for i, p in enumerate(people)
+        ],
+        "relationships": [{"a": people[i], "b": people[(i + 1) % agents], "label": "neighbour"}
+                          for i in range(agents) if agents > 1],
+        "probes": [{"at": "end", "ask": "all", "question": "Is anything happening in town on Saturday?"}],
+    }
+    return parse_scenario(yaml.safe_dump(data, sort_keys=False), "<generated>")
+
+
+class Timed(Backend):
+    """Wraps a backend and adds up the seconds spent inside it, so engine time can be told apart."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.max_in_flight = inner.max_in_flight
+        self.timeout_s = inner.timeout_s
+        self.enforces_schema = inner.enforces_schema
+        self.seconds = 0.0
+
+    async def generate(self, request: ModelRequest) -> ModelReply:
+        started = time.perf_counter()
+        try:
+            return await self.inner.generate(request)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def run_day(scenario: Scenario, model: str, until: datetime | None = None) -> dict:
+    """Run, then read the log: calls by agent and purpose, prompt tokens, wall and model seconds."""
+    backend = Timed(build_backend(model))
+    ready: list[float] = []
+    with tempfile.TemporaryDirectory() as out:
+        summary = asyncio.run(execute_run(scenario, Path(out), model=backend, until=until,
+                                          on_engine=lambda _: ready.append(time.perf_counter())))
+        wall = time.perf_counter() - ready[0]  # from the first tick on: imports and store start-up excluded
+        calls = 0
+        by_purpose: dict[str, list[int]] = defaultdict(list)
+        for event in RunFolder(summary.run_dir).reader().events(kinds={"model_call"}):
+            calls += 1
+            by_purpose[event.purpose].append(event.prompt_tokens)
+    hours = (min(until or scenario.clock.stop, scenario.clock.stop) - scenario.clock.start) / timedelta(hours=1)
+    return {"wall_s": wall, "model_s": backend.seconds, "calls": calls, "ticks": summary.ticks,
+            "agent_hours": hours * len(scenario.agents), "by_purpose": by_purpose}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agents", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--store", choices=["memory", "chroma"], default="chroma")
+    parser.add_argument("--latency", type=float, default=0.05, help="Fake latency for the concurrency speed-up.")
+    parser.add_argument("--embedded-agents", type=int, default=0,
+                        help="Also run two sim hours on the embedded model with this many agents (slow).")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    day = town(args.agents, args.seed, "2023-03-06T05:00", "2023-03-07T05:00", args.store)
+    instant = run_day(day, "fake")
+    engine_s = instant["wall_s"] - instant["model_s"]
+    prompts = {p: {"calls": len(v), "mean": round(statistics.mean(v), 1), "max": max(v)}
+               for p, v in sorted(instant["by_purpose"].items())}
+    all_prompts = [t for v in instant["by_purpose"].values() for t in v]
+    morning = town(args.agents, args.seed, "2023-03-06T07:00", "2023-03-06T10:00", args.store)
+    serial = run_day(morning, f"fake?latency={args.latency}&concurrency=1")
+    parallel = run_day(morning, f"fake?latency={args.latency}&concurrency=32")
+    result = {
+        "benchmark": "agent_day", "agents": args.agents, "sim_hours": 24, "ticks": instant["ticks"],
+        "store": args.store, "python": platform.python_version(), "machine": platform.machine(),
+        "calls_per_agent_hour": round(instant["calls"] / instant["agent_hours"], 2),
+        "model_calls": instant["calls"], "wall_s": round(instant["wall_s"], 2),
+        "overhead_ms_per_agent_tick": round(1000 * engine_s / (args.agents * instant["ticks"]), 3),
+        "prompt_tokens_per_call": {"mean": round(statistics.mean(all_prompts), 1), "max": max(all_prompts),
+                                   "by_purpose": prompts},
+        "concurrency": {"sim_hours": 3, "latency_s": args.latency, "calls": serial["calls"],
+                        "wall_s_limit_1": round(serial["wall_s"], 2), "wall_s_limit_32": round(parallel["wall_s"], 2)},
+        "speedup_concurrent": round(serial["wall_s"] / parallel["wall_s"], 2),
+    }
+    if args.embedded_agents:
+        small = town(args.embedded_agents, args.seed, "2023-03-06T07:00", "2023-03-06T09:00", args.store)
+        small = small.model_copy(update={"models": small.models.model_copy(update={"embeddings": "embedded"})})
+        embedded = run_day(small, "embedded")
+        result["embedded"] = {
+            "agents": args.embedded_agents, "sim_hours": 2, "calls": embedded["calls"],
+            "wall_s": round(embedded["wall_s"], 1),
+            "calls_per_agent_hour_embedded": round(embedded["calls"] / embedded["agent_hours"], 2),
+        }
+    if args.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        for key, value in result.items():
+            print(f"{key:28} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Test doubles with intent: a model that answers each prompt kind on purpose, and quick agent builders."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from agents.agent import Agent
+from agents.gateway import ModelGateway
+from agents.gateway.backends.base import Backend
+from agents.gateway.types import ModelReply, ModelRequest
+from agents.importance import model_importance_scorer
+from agents.persona import Persona
+from memory import FakeHashEmbeddings, InMemoryStore, MemoryStream, build_embedder
+
+
+def _bullets(text: str, label: str) -> list[str]:
+    """The `- ` lines under a prompt section's label."""
+    match = re.search(rf"{re.escape(label)}[^\n]*:\n((?:- [^\n]*\n?)+)", text)
+    return [line[2:] for line in match.group(1).splitlines()] if match else []
+
+
+class EchoFake(Backend):
+    """A fake model that plans to go to one place, always wants to talk, and says what is on its mind.
+
+    Lines repeat the speaker's retrieved memories and answers repeat the memories given, so a fact
+    can be followed from one agent's memory, through a conversation, into another's probe answer.
+    """
+
+    def __init__(self, meeting_place: str) -> None:
+        self.name = "echo-fake"
+        self.max_in_flight = 8
+        self.timeout_s = 5.0
+        self.meeting_place = meeting_place
+
+    async def generate(self, request: ModelRequest) -> ModelReply:
+        prompt = "\n".join(m.content for m in request.messages)
+        schema = (request.json_schema or {}).get("title", "")
+        text = json.dumps(self._structured(schema, prompt)) if schema else self._free(prompt)
+        return ModelReply(text=text, prompt_tokens=len(prompt.split()), completion_tokens=len(text.split()))
+
+    def _structured(self, schema: str, prompt: str) -> dict:
+        place = self.meeting_place
+        if schema == "DayOutline":
+            return {"items": [{"hour": h, "activity": f"spend time at {place}", "place": place} for h in (7, 10, 14, 18)]}
+        if schema in {"HourBlocks"}:
+            return {"blocks": [{"hour": h, "activity": f"spend time at {place}", "place": place} for h in range(24)][:18]}
+        if schema == "ActionList":
+            return {"actions": [{"minutes": 15, "action": "sit and chat", "place": place, "object": "", "object_state": ""}]}
+        if schema == "Reaction":
+            return {"decision": "talk", "reason": "a friendly face"}
+        if schema == "NextLine":
+            said = re.search(r"Dialogue so far:\n(.*?)(\n\n|$)", prompt, re.S)
+            turn = 1 + (len(said.group(1).splitlines()) if said else 0)
+            mind = _bullets(prompt, "On ")
+            line = f"Turn {turn}: " + (" ".join(mind) if mind else "hello there")
+            return {"line": line[:400], "end_conversation": False}
+        if schema == "ConversationDigest":
+            said = re.search(r"The conversation:\n(.*?)(\n\n|$)", prompt, re.S)
+            return {"summary": (said.group(1) if said else "we talked")[:300], "relationship": "a friend"}
+        if schema == "ImportanceScores":
+            count = len(re.findall(r"^\d+\. ", prompt, re.M))
+            return {"scores": [5] * count}
+        if schema == "SalientQuestions":
+            return {"questions": ["What matters most?"]}
+        if schema == "Insights":
+            return {"insights": [{"insight": "Life is busy.", "evidence": [1]}]}
+        raise AssertionError(f"EchoFake has no answer for schema {schema!r}")
+
+    def _free(self, prompt: str) -> str:
+        return " ".join(_bullets(prompt, "")) or "I don't know."
+
+
+def make_agent(name: str = "Ann", home: str = "Ann's flat", gateway: ModelGateway | None = None, **persona) -> Agent:
+    """An agent over an in-memory store with the hashing embedder."""
+    stream = MemoryStream(name, InMemoryStore(), build_embedder(FakeHashEmbeddings()),
+                          model_importance_scorer(gateway) if gateway else _flat_scorer)
+    return Agent(Persona(name=name, home=home, **persona), stream)
+
+
+async def _flat_scorer(agent: str, texts: list[str], trace: object) -> list[int]:
+    return [3] * len(texts)

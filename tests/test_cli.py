@@ -1,0 +1,65 @@
+"""Exit codes: input errors are 2 with a message; anything else is 1 in one line, or a traceback when debugging."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-c", "from worlds.cli import main; main()"]
+
+#: `simulacra` with an internal bug planted: stats build their report from invalid data.
+BROKEN_STATS = """
+from worlds import cli
+from worlds.stats import RunStats
+
+def broken(reader):
+    return RunStats.model_validate({"ticks": "many"})
+
+cli.compute_stats = broken
+cli.main()
+"""
+
+
+def simulacra(*args: str, script: list[str] = CLI, debug: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SIMULACRA_DEBUG"}
+    if debug:
+        env["SIMULACRA_DEBUG"] = "1"
+    return subprocess.run([*script, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "events.jsonl").write_text("")
+    return folder
+
+
+def test_an_internal_validation_error_exits_1_not_2(run_dir: Path):
+    result = simulacra("stats", str(run_dir), script=[sys.executable, "-c", BROKEN_STATS])
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ValidationError:") and "SIMULACRA_DEBUG=1" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback_of_an_internal_error(run_dir: Path):
+    result = simulacra("stats", str(run_dir), script=[sys.executable, "-c", BROKEN_STATS], debug=True)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "pydantic_core._pydantic_core.ValidationError" in result.stderr
+
+
+def test_input_errors_exit_2_without_traceback(small_town: Path, tmp_path: Path):
+    results = {
+        "unknown model spec": simulacra("run", str(small_town), "--model", "gpt-9", "--out", str(tmp_path)),
+        "unknown embeddings spec": simulacra("run", str(small_town), "--embeddings", "w2v", "--out", str(tmp_path)),
+        "not a duration": simulacra("run", str(small_town), "--until", "+soon", "--out", str(tmp_path)),
+        "not a run folder": simulacra("stats", str(tmp_path)),
+    }
+    for needle, result in results.items():
+        assert result.returncode == 2, (needle, result.stderr)
+        assert needle in result.stderr and "Traceback" not in result.stderr
+

@@ -1,0 +1,149 @@
+"""Agents living in a world on the fake models: movement, busy rules, cooldowns, sleep, diffusion, snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections import defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from agents.agent import Agent
+from memory import InMemoryStore
+from tests.conftest import SMALL_TOWN, comparable_log
+from tests.fakes import EchoFake
+from worlds.engine import Engine
+from worlds.eventlog import EventReader, EventWriter
+from worlds.places import PlaceGraph
+from worlds.runfolder import RunFolder
+from worlds.runner import build_agents, execute_run
+from worlds.scenario import parse_scenario
+from worlds.world import World
+
+PICNIC_TOWN = """\
+name: picnic-town
+seed: 5
+clock: {start: 2023-02-13T06:00, step: 10m, stop: 2023-02-14T12:00}
+models: {default: fake, embeddings: fake}
+memory: {store: memory}
+world:
+  places:
+    Town:
+      Cafe: [counter]
+      Ann's flat: [bed]
+      Cy's flat: [bed]
+agents:
+  - {name: Ann, persona: Ann bakes bread., home: Ann's flat, wake: "07:00", bedtime: "21:00",
+     memories: [Ann is hosting a picnic at the lake on Sunday.]}
+  - {name: Bob, persona: Bob runs the cafe., home: Cafe, wake: "06:30", bedtime: "22:00"}
+  - {name: Cy, persona: Cy writes poems., home: Cy's flat, wake: "08:00", bedtime: "20:00"}
+conversation: {max_lines: 4, lines_per_tick: 2, cooldown: 3h}
+probes:
+  - {at: end, ask: [Bob, Cy], question: "Is anyone hosting a picnic?"}
+"""
+
+
+def _events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def _run(text: str, out: Path, model, until: str | None = None):
+    scenario = parse_scenario(text)
+    stop = datetime.fromisoformat(until) if until else scenario.clock.stop
+    return asyncio.run(execute_run(scenario, out, model=model, until=stop))
+
+
+def _intervals(events: list[dict]) -> dict[str, list[tuple[str, str, str]]]:
+    """Per agent, (kind, start, end) of every activity it was in, checking none overlapped."""
+    open_: dict[str, tuple[str, str, str]] = {}
+    done: dict[str, list] = defaultdict(list)
+    for e in events:
+        if e["kind"] in ("activity_started", "conversation_started"):
+            key = e.get("activity_id") or e["conversation_id"]
+            for agent in e["agents"]:
+                assert agent not in open_, f"{agent} started {key} while in {open_[agent]}"
+                open_[agent] = (e.get("activity", "conversation"), key, e["sim_time"])
+        elif e["kind"] in ("activity_ended", "conversation_ended"):
+            key = e.get("activity_id") or e["conversation_id"]
+            for agent in e["agents"]:
+                assert open_[agent][1] == key, f"{agent} ended {key} but was in {open_.get(agent)}"
+                kind, _, start = open_.pop(agent)
+                done[agent].append((kind, start, e["sim_time"]))
+    return done
+
+
+def test_a_seeded_fact_spreads_through_a_conversation_into_a_probe_answer(tmp_path: Path):
+    summary = _run(PICNIC_TOWN, tmp_path, EchoFake("Cafe"), until="2023-02-13T12:00")
+    events = _events(summary.run_dir)
+    talks = [e for e in events if e["kind"] == "utterance" and "picnic" in e["text"]]
+    assert talks and talks[0]["speaker"] == "Ann"
+    heard = [e for e in events if e["kind"] == "memory_added" and e["agents"] == ["Bob"]
+             and e["memory"]["kind"] == "chat" and "picnic" in e["memory"]["text"]]
+    assert heard and heard[0]["memory"]["source_event"] is not None
+    answers = {e["agents"][0]: e["answer"] for e in events if e["kind"] == "probe_answer"}
+    assert "picnic" in answers["Bob"]
+    assert "picnic" not in answers["Cy"]  # Cy never talked to Ann before the probe
+
+
+def test_no_agent_is_in_two_activities_and_sleepers_do_not_talk(tmp_path: Path):
+    summary = _run(PICNIC_TOWN, tmp_path, EchoFake("Cafe"))
+    events = _events(summary.run_dir)
+    intervals = _intervals(events)
+    sleeps = {a: [(s, e) for kind, s, e in spans if kind == "sleep"] for a, spans in intervals.items()}
+    assert all(sleeps[a] for a in ("Ann", "Bob", "Cy")), "everyone sleeps in a run through the night"
+    for e in events:
+        if e["kind"] == "utterance":
+            for agent in e["agents"]:
+                assert not any(s <= e["sim_time"] < end for s, end in sleeps[agent]), f"{agent} talked in their sleep"
+
+
+def test_cooldown_holds_and_conversations_end_within_the_cap(tmp_path: Path):
+    summary = _run(PICNIC_TOWN, tmp_path, EchoFake("Cafe"))
+    events = _events(summary.run_dir)
+    started: dict[frozenset, list[datetime]] = defaultdict(list)
+    ended: dict[str, datetime] = {}
+    for e in events:
+        if e["kind"] == "conversation_ended":
+            assert e["lines"] <= 4
+            ended[frozenset(e["agents"])] = datetime.fromisoformat(e["sim_time"])
+        if e["kind"] == "conversation_started":
+            pair = frozenset(e["agents"])
+            now = datetime.fromisoformat(e["sim_time"])
+            if pair in ended:
+                assert now - ended[pair] >= timedelta(hours=3), f"{sorted(pair)} talked again after {now - ended[pair]}"
+            started[pair].append(now)
+    assert sum(len(v) for v in started.values()) >= 2, "EchoFake always wants to talk: there must be conversations"
+
+
+def test_movement_follows_the_shortest_path_and_takes_travel_time(tmp_path: Path):
+    summary = _run(SMALL_TOWN, tmp_path, "fake")
+    events = _events(summary.run_dir)
+    places = PlaceGraph(parse_scenario(SMALL_TOWN))
+    trips = 0
+    for i, e in enumerate(events):
+        if e["kind"] != "activity_started" or e["activity"] != "travel":
+            continue
+        agent, origin = e["agents"][0], e["place"]
+        destination = e["description"].removeprefix("walking to ")
+        moves = []
+        for later in events[i + 1 :]:
+            if later["kind"] == "move" and later["agents"] == [agent]:
+                moves.append(later)
+            if later["kind"] == "activity_ended" and later["activity_id"] == e["activity_id"]:
+                break
+        expected = places.route(origin, destination)[1:]
+        if later["outcome"] == "done":
+            trips += 1
+            assert [m["destination"] for m in moves] == expected
+            arrival = datetime.fromisoformat(moves[-1]["sim_time"])
+            left = datetime.fromisoformat(e["sim_time"])
+            step = timedelta(minutes=10)
+            assert arrival + step > left + places.travel_time(origin, destination) >= arrival
+    assert trips >= 3
+    ticks = [e for e in events if e["kind"] == "tick"]
+    _intervals(events)
+    for before, after in zip(ticks, ticks[1:]):
+        for agent, place in after["positions"].items():
+            if place != before["positions"][agent]:
+                assert any(m["kind"] == "move" and m["agents"] == [agent] and m["tick"] == after["tick"] for m in events)

@@ -1,0 +1,160 @@
+"""What an agent with nothing holding it does next: digest what ended, plan, react, then pick an activity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from agents.agent import Agent, Outcome
+from agents.cognition.converse import digest
+from agents.cognition.plan import plan_actions, plan_day, replan, summarize_day, waking_day
+from agents.cognition.react import react
+from agents.context import Phase, TickContext
+from agents.gateway import CallScope
+from agents.plans import PlanStep
+from worlds.activities.action import Action
+from worlds.activities.base import Activity, ActivityEnv
+from worlds.activities.conversation import Conversation
+from worlds.activities.sleep import Sleep
+from worlds.activities.travel import Travel
+from worlds.events import PlanMade, PlannedItem, Reacted, RelationshipUpdated
+
+
+#: Activities are created without an id; the scheduler numbers them as it starts them, in a fixed order.
+NEW = ""
+
+
+@dataclass
+class Intent:
+    """An activity an agent wants to start; the engine applies intents in name order."""
+
+    activity: Activity
+
+
+def _plan_event(ctx: TickContext, agent: Agent, level: str, steps: list[PlanStep]) -> PlanMade:
+    items = [PlannedItem(start=s.start, end=s.end, description=s.description, place=s.place, object=s.object)
+             for s in steps]
+    return PlanMade(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], level=level, items=items)
+
+
+def _remember_plan(agent: Agent, now: datetime, steps: list[PlanStep], label: str) -> None:
+    """Plans are memories too: one line per plan, so retrieval can find what the agent meant to do."""
+    listing = "; ".join(f"{s.start:%H:%M} {s.description} at {s.place}" for s in steps[:8])
+    agent.memory.remember("plan", f"{agent.name}'s {label}: {listing}", now)
+
+
+async def _digest(agent: Agent, outcome: Outcome, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> None:
+    """A finished conversation becomes a chat memory and a fresh relationship line; the rest of the day is re-planned."""
+    if outcome.activity == "conversation":
+        kept = await digest(agent, outcome.others, outcome.transcript, env.gateway, scope)
+        agent.memory.remember("chat", kept.summary.strip(), ctx.now, source_event=outcome.source_event)
+        for other in outcome.others:
+            agent.relationship(other).summary = kept.relationship.strip()
+            scope.emit(RelationshipUpdated(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], other=other,
+                                           summary=kept.relationship.strip()))
+        agent.state.needs_replan = True
+
+
+async def _start_day(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> None:
+    if agent.state.plan is not None:
+        agent.state.day_summary = await summarize_day(agent, env.gateway, scope, ctx.now)
+        if agent.state.day_summary:
+            agent.memory.remember("summary", agent.state.day_summary, ctx.now)
+    plan = await plan_day(agent, env.world.places, env.gateway, scope, ctx.now)
+    agent.state.plan = plan
+    agent.state.needs_replan = False
+    scope.emit(_plan_event(ctx, agent, "day", plan.outline))
+    scope.emit(_plan_event(ctx, agent, "hours", plan.hours))
+    _remember_plan(agent, ctx.now, plan.outline, f"plan for {ctx.now:%A}")
+
+
+def _cooled_down(agent: Agent, other: str, now: datetime, cooldown: timedelta) -> bool:
+    last = agent.state.relationships.get(other)
+    return last is None or last.last_talk is None or now - last.last_talk >= cooldown
+
+
+async def _reaction(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> Intent | None:
+    """At most one reaction call a tick: to the first newcomer who is awake, free to talk and not talked to lately."""
+    inbox, agent.state.inbox = agent.state.inbox, []
+    cooldown = env.scenario.conversation.cooldown
+    for seen in inbox:
+        other = env.agents.get(seen.other or "")
+        if other is None or other.asleep or other.state.activity_kind == "conversation":
+            continue
+        if other.state.place != agent.state.place or not _cooled_down(agent, other.name, ctx.now, cooldown):
+            continue
+        await agent.memory.commit(scope)
+        decision = await react(agent, other.name, seen.text, env.gateway, scope, ctx.now)
+        scope.emit(Reacted(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], other=other.name,
+                           decision=decision.decision, reason=decision.reason))
+        if decision.decision == "talk":
+            agent.state.needs_replan = True
+            return Intent(Conversation(NEW, [agent.name, other.name], agent.state.place))
+        return None
+    return None
+
+
+async def decide(agent: Agent, ctx: TickContext, env: ActivityEnv) -> Intent | None:
+    """The agent's thinking for this tick; makes no model call when nothing changed for it."""
+    scope = ctx.scope(Phase.DECIDE, agent.name, agent.name)
+    outcomes, agent.state.outcomes = agent.state.outcomes, []
+    for outcome in outcomes:
+        if outcome.activity == "sleep":
+            await agent.memory.commit(scope)
+            await _start_day(agent, ctx, env, scope)
+        else:
+            await agent.memory.commit(scope)
+            await _digest(agent, outcome, ctx, env, scope)
+    if agent.state.inbox:
+        intent = await _reaction(agent, ctx, env, scope)
+        if intent is not None:
+            return intent
+    if agent.busy:
+        return None
+    wake, bed = waking_day(agent, ctx.now)
+    if agent.state.plan is None and wake <= ctx.now < bed:
+        await agent.memory.commit(scope)
+        await _start_day(agent, ctx, env, scope)
+    plan = agent.state.plan
+    if plan is None or ctx.now >= plan.bedtime or not wake <= ctx.now < bed:
+        return _bed(agent, ctx, env)
+    if agent.state.needs_replan:
+        await agent.memory.commit(scope)
+        hours = await replan(agent, env.world.places, env.gateway, scope, ctx.now, "Something came up.")
+        agent.state.needs_replan = False
+        scope.emit(_plan_event(ctx, agent, "replan", hours))
+        _remember_plan(agent, ctx.now, hours, "revised plan")
+    step = plan.action_at(ctx.now)
+    if step is None:
+        steps = await plan_actions(agent, env.world.places, env.gateway, scope, ctx.now)
+        scope.emit(_plan_event(ctx, agent, "actions", steps))
+        step = plan.action_at(ctx.now)
+        if step is None:
+            return None
+    return _go_or_do(agent, step, ctx, env)
+
+
+def _go_or_do(agent: Agent, step: PlanStep, ctx: TickContext, env: ActivityEnv) -> Intent:
+    """Walk to the step's place first if the agent is elsewhere; else do it."""
+    if step.place != agent.state.place:
+        return _travel(agent, step.place, ctx, env)
+    return Intent(Action(NEW, agent.name, step))
+
+
+def _travel(agent: Agent, destination: str, ctx: TickContext, env: ActivityEnv) -> Intent:
+    hops, moment = [], ctx.now
+    for place, duration in env.world.places.hops(agent.state.place, destination):
+        moment += duration
+        hops.append((place, moment))
+    return Intent(Travel(NEW, agent.name, agent.state.place, destination, hops))
+
+
+def _bed(agent: Agent, ctx: TickContext, env: ActivityEnv) -> Intent:
+    """Home first, then sleep until the next waking time."""
+    home = agent.persona.home
+    if agent.state.place != home:
+        return _travel(agent, home, ctx, env)
+    wake, _ = waking_day(agent, ctx.now)
+    if wake <= ctx.now:
+        wake += timedelta(days=1)
+    return Intent(Sleep(NEW, agent.name, home, wake))

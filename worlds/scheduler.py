@@ -1,0 +1,105 @@
+"""Agents as capacity-one resources (SimPy's Resource): an activity acquires its participants, or it waits."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from agents.context import Phase, TickContext
+from worlds.activities.base import Activity, ActivityEnv, restore
+
+
+class Appointment(BaseModel):
+    """An activity due at a moment (a session, in later kinds); it starts once its participants are free."""
+
+    at: datetime
+    activity: dict[str, Any]
+
+
+class Scheduler:
+    """Owns the running activities and the agenda; every start and end goes through here.
+
+    The rule for a due appointment: participants in an interruptible routine (an action, a walk) are
+    taken out of it; if any is in a conversation or asleep, the appointment waits and is tried again
+    every tick until all are free. Reactions follow the same rule but never wait: they are dropped.
+    """
+
+    def __init__(self) -> None:
+        self.running: dict[str, Activity] = {}
+        self.agenda: list[Appointment] = []
+        self.serial = 0
+
+    def new_id(self, prefix: str, tick: int) -> str:
+        self.serial += 1
+        return f"{prefix}{tick:05d}-{self.serial}"
+
+    def available(self, names: list[str], env: ActivityEnv) -> bool:
+        """True when every participant is free or only in an interruptible activity."""
+        return all(
+            env.agents[n].state.activity is None or self.running[env.agents[n].state.activity].interruptible
+            for n in names
+        )
+
+    def start(self, activity: Activity, ctx: TickContext, env: ActivityEnv) -> bool:
+        """Acquire the participants (interrupting routines) and start; False if someone is unavailable."""
+        if not self.available(activity.participants, env):
+            return False
+        if not activity.id:
+            activity.id = self.new_id(activity.kind[0], ctx.tick)
+        scope = ctx.scope(Phase.APPLY, activity.id)
+        for name in activity.participants:
+            current = env.agents[name].state.activity
+            if current is not None:
+                self.running[current].end(ctx, env, scope, "interrupted")
+                self._release(self.running.pop(current), env)
+        for name in activity.participants:
+            env.agents[name].state.activity = activity.id
+            env.agents[name].state.activity_kind = activity.kind
+        self.running[activity.id] = activity
+        activity.start(ctx, env, scope)
+        return True
+
+    def start_due(self, ctx: TickContext, env: ActivityEnv) -> None:
+        """Start every appointment whose time has come and whose participants can be had; the rest wait."""
+        waiting = []
+        for appointment in sorted(self.agenda, key=lambda a: (a.at, a.activity["id"])):
+            if appointment.at >= ctx.end or not self.start(restore(appointment.activity), ctx, env):
+                waiting.append(appointment)
+        self.agenda = waiting
+
+    async def advance(self, ctx: TickContext, env: ActivityEnv) -> None:
+        """Advance every running activity at once, then release the finished ones in id order."""
+        order = sorted(self.running)
+        await asyncio.gather(*(self.running[key].advance(ctx, env) for key in order))
+        for key in order:
+            if self.running[key].finished:
+                self._release(self.running.pop(key), env)
+
+    def end_all(self, ctx: TickContext, env: ActivityEnv, how: str) -> None:
+        """Close whatever still runs (the run stopped)."""
+        for key in sorted(self.running):
+            self.running[key].end(ctx, env, ctx.scope(Phase.APPLY, key), how)
+            self._release(self.running.pop(key), env)
+
+    @staticmethod
+    def _release(activity: Activity, env: ActivityEnv) -> None:
+        for name in activity.participants:
+            state = env.agents[name].state
+            if state.activity == activity.id:
+                state.activity = state.activity_kind = None
+                state.status = f"idle ({state.place})"
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "running": [self.running[k].get_state() for k in sorted(self.running)],
+            "agenda": [a.model_dump(mode="json") for a in self.agenda],
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.serial = state["serial"]
+        self.running = {s["id"]: restore(s) for s in state["running"]}
+        self.agenda = [Appointment.model_validate(a) for a in state["agenda"]]
