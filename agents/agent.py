@@ -54,7 +54,8 @@ class AgentState(BaseModel):
     relationships: dict[str, Relationship] = Field(default_factory=dict)
     inbox: list[Perception] = Field(default_factory=list)
     outcomes: list[Outcome] = Field(default_factory=list)
-    needs_replan: bool = False
+    #: Why the rest of the day should be re-planned at the next chance ("" when it need not be).
+    replan_reason: str = ""
 
 
 class Agent:

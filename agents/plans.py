@@ -39,9 +39,10 @@ class DayPlan(BaseModel):
     def action_at(self, moment: datetime) -> PlanStep | None:
         return next((a for a in self.actions if a.covers(moment)), None)
 
-    def rewrite_future(self, now: datetime, hours: list[PlanStep]) -> None:
-        """Keep everything before `now`, cut what spans it, and put `hours` (starting at `now`) after."""
-        self.hours = _cut(self.hours, now) + hours
+    def rewrite_future(self, now: datetime, outline: list[PlanStep]) -> None:
+        """Keep everything before `now`, cut what spans it, and plan from `outline` (starting at `now`) on."""
+        self.outline = _cut(self.outline, now) + outline
+        self.hours = _cut(self.hours, now) + lay_out_hours(now, self.bedtime, outline)
         self.actions = _cut(self.actions, now)
 
 
@@ -61,18 +62,17 @@ def hour_starts(start: datetime, end: datetime) -> list[datetime]:
     return starts
 
 
-def lay_out_hours(start: datetime, end: datetime, entries: dict[int, tuple[str, str]], outline: list[PlanStep],
-                  home: str) -> list[PlanStep]:
-    """Contiguous hour blocks from `start` to `end`; each takes the model's entry for its hour, else the outline's."""
+def lay_out_hours(start: datetime, end: datetime, outline: list[PlanStep]) -> list[PlanStep]:
+    """Contiguous hour blocks from `start` to `end`, each doing what the outline entry covering it says.
+
+    The outline must cover [start, end) (as `_outline_steps` guarantees).
+    """
     starts = hour_starts(start, end)
     blocks = []
     for i, begin in enumerate(starts):
         finish = starts[i + 1] if i + 1 < len(starts) else end
-        described = entries.get(begin.hour)
-        if described is None:
-            covering = next((o for o in outline if o.start <= begin < o.end), None)
-            described = (covering.description, covering.place) if covering else ("free time", home)
-        blocks.append(PlanStep(start=begin, end=finish, description=described[0], place=described[1]))
+        covering = next(o for o in outline if o.start <= begin < o.end)
+        blocks.append(PlanStep(start=begin, end=finish, description=covering.description, place=covering.place))
     return blocks
 
 

@@ -174,7 +174,7 @@ class MemoryStream:
                     relevance=round(scored.relevance[i], REPORT_DIGITS), score=round(scored.total[i], REPORT_DIGITS),
                 )
             )
-            self.records[position] = record.model_copy(update={"last_accessed": now})
+            record.last_accessed = now  # in place: a copy per retrieved memory costs more than the scoring
         if scored.indices:
             self.index.last_access[scored.indices] = now_hours
             self.store.touch([r.id for r in results], now)

@@ -225,6 +225,7 @@ def test_cache_copy_keeps_answers_still_in_the_write_ahead_log(tmp_path: Path):
     live = RequestCache(tmp_path / "live.sqlite")
     live._db.execute("PRAGMA wal_autocheckpoint=0")  # as if the run died before any checkpoint
     live.put("k1", "fake", ModelReply(text="kept", prompt_tokens=1, completion_tokens=1))
+    live.commit()
     assert (tmp_path / "live.sqlite-wal").stat().st_size > 0
     copy_cache(tmp_path / "live.sqlite", tmp_path / "copy.sqlite")
     assert RequestCache(tmp_path / "copy.sqlite", mode="replay").get("k1").text == "kept"

@@ -430,3 +430,34 @@ def test_index_grows_without_losing_or_reordering_memories():
     expected = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     assert columns.shape == (4, 7) and np.allclose(columns.T, expected)
     assert importance.tolist() == [0, 0, 1, 2, 0, 1, 2]
+
+
+async def test_a_failed_reflection_keeps_its_trigger_and_says_why():
+    from agents.gateway import TransientModelError
+
+    stream = stream_with(scorer=fixed_scorer(10), threshold=20)
+    for text in ["Ann baked bread.", "Bob fixed a bike."]:
+        stream.remember("observation", text, T0)
+    await stream.commit()
+    failing = Scripted([TransientModelError("down")] * 4)
+    gateway = ModelGateway(failing, backoff_base_s=0.0)
+    outcome = await reflect(gateway, stream, T0, CallScope("Ann", 0))
+    assert outcome.report is None and "no usable questions" in outcome.skipped
+    assert stream.should_reflect(), "the trigger survives a failed call and fires again next tick"
+
+    # Questions come back, but the insight call for one of them fails: it is named, the others kept.
+    half = Scripted([
+        '{"questions": ["What is Ann doing?", "What is Bob doing?"]}',
+        '{"insights": [{"insight": "Ann bakes.", "evidence": [1]}]}',
+        *[TransientModelError("down")] * 4,
+    ])
+    outcome = await reflect(ModelGateway(half, backoff_base_s=0.0), stream, T0, CallScope("Ann", 1))
+    assert outcome.failed_questions == ["What is Bob doing?"]
+    assert [i.text for i in outcome.report.insights] == ["Ann bakes."] and not stream.should_reflect()
+
+
+async def test_reflecting_on_nothing_is_reported_as_such():
+    stream = stream_with(threshold=1)
+    stream.importance_since_reflection = 5
+    outcome = await reflect(ModelGateway(Scripted([])), stream, T0, CallScope("Ann", 0))
+    assert outcome.skipped == "no recent memories to reflect on" and not stream.should_reflect()

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,13 +27,15 @@ from rich.table import Table
 
 from memory.errors import InputError
 from worlds.clock import Clock
+from worlds.diffusion import ProbeAnswerReport, ProbeDiffusion
 from worlds.engine import Engine
 from worlds.events import EventBase
 from worlds.harvest import HarvestFormat, harvest
 from worlds.runfolder import RunFolder
 from worlds.runner import RunSummary, execute_run
 from worlds.scenario import Scenario, ScenarioError, load_scenario
-from worlds.stats import compute_stats
+from worlds.social import social_graph_from_log
+from worlds.stats import RunStats, compute_stats
 from worlds.timeparse import format_duration, parse_moment
 
 app = typer.Typer(
@@ -206,16 +209,43 @@ def _print_run_summary(summary: RunSummary, total: int) -> None:
 def stats(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    graphml: Annotated[
+        Path | None, typer.Option(help="Also write the social graph (who knows and talked to whom) as GraphML.")
+    ] = None,
 ) -> None:
-    """Events by kind, conversations, model calls, tokens and failures, per agent and in total."""
-    report = compute_stats(RunFolder.open(run_dir).reader())
+    """Events, conversations, model calls, tokens, failures, and how each probed fact spread; see docs/stats.md."""
+    folder = RunFolder.open(run_dir)
+    report = compute_stats(folder)
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
-        return
+    else:
+        _print_stats(report)
+    if graphml is not None:
+        social_graph_from_log(folder).to_graphml(graphml)
+        err.print(f"social graph → [bold]{escape(str(graphml))}[/bold]", highlight=False)
+
+
+def _print_stats(report: RunStats) -> None:
     out.print(
         f"[bold]{report.run}[/bold] ({report.scenario}, model {report.model}): {report.status}, {report.ticks} ticks",
         highlight=False,
     )
+    out.print(_totals_table(report))
+    out.print(_agents_table(report))
+    out.print(_purposes_table(report))
+    for probe in report.diffusion:
+        out.print(_diffusion_table(probe))
+        if probe.spread:
+            out.print(_spread_line(probe), highlight=False)
+    kinds = Table(title="Events by kind")
+    kinds.add_column("kind")
+    kinds.add_column("count", justify="right")
+    for kind, count in report.events.items():
+        kinds.add_row(kind, str(count))
+    out.print(kinds)
+
+
+def _totals_table(report: RunStats) -> Table:
     f = report.failures
     totals = Table(title="Totals", show_header=False)
     totals.add_column("what")
@@ -229,24 +259,76 @@ def stats(
         ("errors", f.errors), ("warnings", f.warnings),
     ):
         totals.add_row(label, f"[red]{value}[/red]" if value and label in {"errors", "fallbacks"} else str(value))
+    if report.sim_hours is not None:
+        totals.add_row("simulated hours", f"{report.sim_hours:g}")
     if report.incomplete_tail_events:
         totals.add_row("left out: events of a tick cut short", f"[yellow]{report.incomplete_tail_events}[/yellow]")
-    out.print(totals)
+    return totals
+
+
+def _agents_table(report: RunStats) -> Table:
     agents = Table(title="Per agent")
-    for column in ("agent", "convs", "lines", "mems", "refl", "calls", "tokens", "retry", "repair", "fallbk", "errors"):
+    for column in ("agent", "convs", "lines", "mems", "refl", "calls", "calls/h", "tokens",
+                   "retry", "repair", "fallbk", "errors"):
         agents.add_column(column, justify="left" if column == "agent" else "right")
     for name, a in report.agents.items():
-        agents.add_row(name, *map(str, (a.conversations, a.utterances, a.memories, a.reflections, a.model_calls,
-                                        a.tokens.total,
-                                        a.failures.retries, a.failures.repairs, a.failures.fallbacks,
-                                        a.failures.errors)))
-    out.print(agents)
-    kinds = Table(title="Events by kind")
-    kinds.add_column("kind")
-    kinds.add_column("count", justify="right")
-    for kind, count in report.events.items():
-        kinds.add_row(kind, str(count))
-    out.print(kinds)
+        rate = "–" if a.calls_per_hour is None else f"{a.calls_per_hour:.2f}"
+        agents.add_row(escape(name), *map(str, (a.conversations, a.utterances, a.memories, a.reflections,
+                                                a.model_calls, rate, a.tokens.total,
+                                                a.failures.retries, a.failures.repairs, a.failures.fallbacks,
+                                                a.failures.errors)))
+    return agents
+
+
+def _purposes_table(report: RunStats) -> Table:
+    purposes = Table(title="Model calls by purpose")
+    for column in ("purpose", "calls", "cached", "prompt mean", "prompt max", "tokens", "latency s"):
+        purposes.add_column(column, justify="left" if column == "purpose" else "right")
+    for name, p in report.purposes.items():
+        purposes.add_row(escape(name), str(p.calls), str(p.cached), f"{p.prompt_tokens_mean:.1f}",
+                         str(p.prompt_tokens_max), str(p.tokens), f"{p.latency_s:.2f}")
+    return purposes
+
+
+#: Colour of an answer's verdict: the fact found in it (green), missing (red), found but unexplained (yellow).
+_VERDICT_STYLE = {"seeded": "green", "heard": "green", "source not in log": "yellow", "did not know": "red"}
+
+
+def _diffusion_table(probe: ProbeDiffusion) -> Table:
+    checked = bool(probe.expect)
+    table = Table(
+        title=f"Diffusion: probe {probe.probe} — {escape(probe.question)}",
+        caption=f"knew = answer contains any of: {escape(', '.join(probe.expect))}" if checked
+        else "no expect words: answers are listed, not checked",
+    )
+    table.add_column("agent")
+    if checked:
+        for column in ("knew?", "how", "when"):
+            table.add_column(column)
+    table.add_column("answer", max_width=60, no_wrap=True, overflow="ellipsis")
+    for a in probe.answers:
+        style = _VERDICT_STYLE.get(a.verdict, "")
+        when = f"{a.exposure.sim_time:%a %H:%M}" if a.exposure else "–"
+        knew = [f"[{style}]{'yes' if a.knew else 'no'}[/{style}]", f"[{style}]{_how(a)}[/{style}]", when]
+        table.add_row(escape(a.agent), *(knew if checked else []), escape(a.answer))
+    return table
+
+
+def _how(answer: ProbeAnswerReport) -> str:
+    """Where the log shows the agent met the fact; a hearing after a "no" is kept: told, but not retained."""
+    exposure = answer.exposure
+    if exposure is None:
+        return "source not in log" if answer.knew else "–"
+    if exposure.source == "seeded":
+        return "seeded"
+    return escape(f"heard from {exposure.speaker} ({exposure.conversation_id})")
+
+
+def _spread_line(probe: ProbeDiffusion) -> str:
+    """The hours in which the count of agents who had met the fact changed (every hour is in --json)."""
+    points = probe.spread
+    changes = [p for before, p in zip([None, *points], points) if before is None or p.heard != before.heard]
+    return "  had met the fact: " + ", ".join(f"{p.heard} by {p.at:%a %H:%M}" for p in changes)
 
 
 @app.command("harvest")

@@ -65,6 +65,7 @@ class Engine:
                     break
                 tick = self.next_tick
                 events = await self.step(tick)
+                self.env.gateway.checkpoint()  # answers before the log lines that cite them
                 self.writer.write(events)
                 self.writer.sync()  # the log first: it is the point of truth ...
                 self.next_tick = tick + 1
@@ -85,6 +86,7 @@ class Engine:
                 for fact in agent.persona.memories:
                     agent.memory.remember("observation", fact, ctx.now)
         await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in sorted(self.agents.items())))
+        self.env.gateway.checkpoint()
         self.writer.write([from_report(r, ctx.tick, ctx.now) for r in ctx.drain()])
         self.writer.sync()
         self.store.flush()
@@ -159,6 +161,7 @@ class Engine:
         if status == "completed":
             await ask_due(self.scenario.probes, self.probes_done, ctx, self.agents, self.env.gateway, final=True)
         ended = RunEnded(tick=ctx.tick, sim_time=ctx.now, status=status, ticks=self.next_tick, detail=detail)
+        self.env.gateway.checkpoint()
         self.writer.write([*self._collect(ctx), ended])
         self.writer.sync()
         self.store.flush()

@@ -222,6 +222,7 @@ def from_report(report: BaseModel, tick: int, sim_time: datetime) -> EventBase:
     """Place a gateway or memory report on the simulation timeline (events pass through unchanged)."""
     if isinstance(report, EventBase):
         return report
-    data = report.model_dump()
+    data = dict(report)  # field values as they are: the report was validated when it was made
     agents = [data["agent"]] if data.get("agent") else []
-    return _FROM_REPORT[data["kind"]](tick=tick, sim_time=sim_time, agents=agents, **data)
+    return _FROM_REPORT[data["kind"]].model_construct(seq=-1, wall_time=None, tick=tick, sim_time=sim_time,
+                                                      agents=agents, **data)

@@ -52,7 +52,8 @@ async def _digest(agent: Agent, outcome: Outcome, ctx: TickContext, env: Activit
             agent.relationship(other).summary = kept.relationship.strip()
             scope.emit(RelationshipUpdated(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], other=other,
                                            summary=kept.relationship.strip()))
-        agent.state.needs_replan = True
+        others = " and ".join(outcome.others)
+        agent.state.replan_reason = f"{agent.persona.first_name} just talked with {others}: {kept.summary.strip()}"
 
 
 async def _start_day(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> None:
@@ -62,7 +63,7 @@ async def _start_day(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: Ca
             agent.memory.remember("summary", agent.state.day_summary, ctx.now)
     plan = await plan_day(agent, env.world.places, env.gateway, scope, ctx.now)
     agent.state.plan = plan
-    agent.state.needs_replan = False
+    agent.state.replan_reason = ""
     scope.emit(_plan_event(ctx, agent, "day", plan.outline))
     scope.emit(_plan_event(ctx, agent, "hours", plan.hours))
     _remember_plan(agent, ctx.now, plan.outline, f"plan for {ctx.now:%A}")
@@ -88,7 +89,6 @@ async def _reaction(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: Cal
         scope.emit(Reacted(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], other=other.name,
                            decision=decision.decision, reason=decision.reason))
         if decision.decision == "talk":
-            agent.state.needs_replan = True
             return Intent(Conversation(NEW, [agent.name, other.name], agent.state.place))
         return None
     return None
@@ -118,12 +118,12 @@ async def decide(agent: Agent, ctx: TickContext, env: ActivityEnv) -> Intent | N
     plan = agent.state.plan
     if plan is None or ctx.now >= plan.bedtime or not wake <= ctx.now < bed:
         return _bed(agent, ctx, env)
-    if agent.state.needs_replan:
+    if agent.state.replan_reason:
         await agent.memory.commit(scope)
-        hours = await replan(agent, env.world.places, env.gateway, scope, ctx.now, "Something came up.")
-        agent.state.needs_replan = False
-        scope.emit(_plan_event(ctx, agent, "replan", hours))
-        _remember_plan(agent, ctx.now, hours, "revised plan")
+        revised = await replan(agent, env.world.places, env.gateway, scope, ctx.now, agent.state.replan_reason)
+        agent.state.replan_reason = ""
+        scope.emit(_plan_event(ctx, agent, "replan", revised))
+        _remember_plan(agent, ctx.now, revised, "revised plan")
     step = plan.action_at(ctx.now)
     if step is None:
         steps = await plan_actions(agent, env.world.places, env.gateway, scope, ctx.now)

@@ -81,8 +81,9 @@ class MemorySpec(Strict):
         description="Ticks between store flushes; the event log, written every tick, holds every memory meanwhile.",
     )
     commit_batch: int = Field(
-        default=8, ge=1, le=200,
-        description="New memories are scored when the agent next thinks, or once this many have queued up.",
+        default=1, ge=1, le=200,
+        description="Score new memories at the tick's end once this many have queued (1: every tick, all agents "
+                    "at once); otherwise when the agent next thinks. Raise it for a model that serves one call at a time.",
     )
     weights: RetrievalWeights = RetrievalWeights()
 
@@ -117,6 +118,11 @@ class Probe(Strict):
     at: Moment
     ask: Literal["all"] | list[str] | str
     question: str
+    expect: list[str] = Field(
+        default_factory=list,
+        description="Words that show an agent knows the fact asked about (any one, case-insensitive); "
+                    "stats uses them to trace how the fact spread.",
+    )
 
 
 class Scenario(Strict):

@@ -31,6 +31,7 @@ class Scheduler:
         self.running: dict[str, Activity] = {}
         self.agenda: list[Appointment] = []
         self.serial = 0
+        self.applied = 0
 
     def new_id(self, prefix: str, tick: int) -> str:
         self.serial += 1
@@ -49,7 +50,7 @@ class Scheduler:
             return False
         if not activity.id:
             activity.id = self.new_id(activity.kind[0], ctx.tick)
-        scope = ctx.scope(Phase.APPLY, activity.id)
+        scope = self._apply_scope(ctx)
         for name in activity.participants:
             current = env.agents[name].state.activity
             if current is not None:
@@ -81,8 +82,13 @@ class Scheduler:
     def end_all(self, ctx: TickContext, env: ActivityEnv, how: str) -> None:
         """Close whatever still runs (the run stopped)."""
         for key in sorted(self.running):
-            self.running[key].end(ctx, env, ctx.scope(Phase.APPLY, key), how)
+            self.running[key].end(ctx, env, self._apply_scope(ctx), how)
             self._release(self.running.pop(key), env)
+
+    def _apply_scope(self, ctx: TickContext):
+        """A fresh buffer per start or stop, numbered so the log keeps the order they happened in."""
+        self.applied += 1
+        return ctx.scope(Phase.APPLY, f"{self.applied:09d}")
 
     @staticmethod
     def _release(activity: Activity, env: ActivityEnv) -> None:
@@ -95,11 +101,12 @@ class Scheduler:
     def get_state(self) -> dict[str, Any]:
         return {
             "serial": self.serial,
+            "applied": self.applied,
             "running": [self.running[k].get_state() for k in sorted(self.running)],
             "agenda": [a.model_dump(mode="json") for a in self.agenda],
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.serial = state["serial"]
+        self.serial, self.applied = state["serial"], state["applied"]
         self.running = {s["id"]: restore(s) for s in state["running"]}
         self.agenda = [Appointment.model_validate(a) for a in state["agenda"]]

@@ -1,11 +1,12 @@
-"""Counts over one run's log: events, conversations, calls, tokens and every kind of failure."""
+"""Counts over one run's log: events, conversations, calls, tokens, every kind of failure, and how facts spread."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
+from worlds.diffusion import HOUR, DiffusionTracker, ProbeDiffusion
 from worlds.eventlog import EventReader
 from worlds.events import (
     ConversationStarted,
@@ -23,6 +24,7 @@ from worlds.events import (
     Utterance,
     Warning_,
 )
+from worlds.runfolder import RunFolder
 
 
 class Tokens(BaseModel):
@@ -48,6 +50,8 @@ class AgentStats(BaseModel):
     reflections: int = 0
     retrievals: int = 0
     model_calls: int = 0
+    #: Model calls per simulated hour of the closed ticks; None without a scenario or before a tick closed.
+    calls_per_hour: float | None = None
     tokens: Tokens = Field(default_factory=Tokens)
     failures: Failures = Field(default_factory=Failures)
 
@@ -56,7 +60,15 @@ class PurposeStats(BaseModel):
     calls: int = 0
     cached: int = 0
     tokens: int = 0
+    prompt_tokens: int = 0
+    prompt_tokens_max: int = 0
     latency_s: float = 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def prompt_tokens_mean(self) -> float:
+        """Prompt size per call: what this purpose costs in context."""
+        return round(self.prompt_tokens / self.calls, 1) if self.calls else 0.0
 
 
 class RunStats(BaseModel):
@@ -67,6 +79,8 @@ class RunStats(BaseModel):
     model: str = ""
     status: str = "running or crashed"
     ticks: int = 0
+    #: Simulated hours the closed ticks cover (ticks × clock step); None without a scenario.
+    sim_hours: float | None = None
     #: Events after the last closed tick (a crash cut that tick short): left out of every count.
     incomplete_tail_events: int = 0
     events: dict[str, int] = Field(default_factory=dict)
@@ -81,6 +95,8 @@ class RunStats(BaseModel):
     failures: Failures = Field(default_factory=Failures)
     purposes: dict[str, PurposeStats] = Field(default_factory=dict)
     agents: dict[str, AgentStats] = Field(default_factory=dict)
+    #: One entry per scenario probe, in scenario order; empty without a scenario.
+    diffusion: list[ProbeDiffusion] = Field(default_factory=list)
 
 
 _FAILURE_FIELD = {
@@ -111,6 +127,8 @@ def _count_call(
     purpose.calls += 1
     purpose.cached += call.cached
     purpose.tokens += call.prompt_tokens + call.completion_tokens
+    purpose.prompt_tokens += call.prompt_tokens
+    purpose.prompt_tokens_max = max(purpose.prompt_tokens_max, call.prompt_tokens)
     purpose.latency_s = round(purpose.latency_s + call.latency_s, 4)
     if call.agent:
         agent = agents[call.agent]
@@ -118,8 +136,14 @@ def _count_call(
         _add_tokens(agent.tokens, call.prompt_tokens, call.completion_tokens)
 
 
-def compute_stats(reader: EventReader) -> RunStats:
-    """Streams the closed part of the log; the events of a tick a crash cut short are counted, not read."""
+def compute_stats(source: RunFolder | EventReader) -> RunStats:
+    """Streams the closed part of the log once; the events of a tick a crash cut short are counted, not read.
+
+    A run folder gives every figure; a bare log has no scenario, so no rates per hour and no diffusion.
+    """
+    scenario = source.scenario() if isinstance(source, RunFolder) else None
+    reader = source.reader() if isinstance(source, RunFolder) else source
+    tracker = DiffusionTracker(scenario.probes if scenario else [])
     extent = reader.extent()
     stats = RunStats(incomplete_tail_events=extent.total - extent.complete)
     kinds: Counter[str] = Counter()
@@ -127,6 +151,7 @@ def compute_stats(reader: EventReader) -> RunStats:
     purposes: defaultdict[str, PurposeStats] = defaultdict(PurposeStats)
     for event in reader.events(complete_ticks_only=True):
         kinds[event.kind] += 1
+        tracker.observe(event)
         if isinstance(event, RunStarted):
             stats.run, stats.scenario, stats.model = event.run_id, event.scenario, event.model
         elif isinstance(event, RunEnded):
@@ -149,4 +174,10 @@ def compute_stats(reader: EventReader) -> RunStats:
     stats.events = dict(sorted(kinds.items()))
     stats.agents = dict(sorted(agents.items()))
     stats.purposes = dict(sorted(purposes.items()))
+    if scenario:
+        start, covered = scenario.clock.start, scenario.clock.step * stats.ticks
+        stats.sim_hours = covered / HOUR
+        stats.diffusion = tracker.report(start, start + covered)
+        for agent in stats.agents.values():
+            agent.calls_per_hour = round(agent.model_calls / stats.sim_hours, 2) if stats.sim_hours else None
     return stats

@@ -104,7 +104,13 @@ REPEAT_SIMILARITY = 0.8
 def repeats(line: str, history: list[tuple[str, str]]) -> bool:
     """True when a line says again what was already said: small models loop, and loops are not dialogue."""
     said = _normalised(line)
-    return any(SequenceMatcher(None, said, _normalised(text)).ratio() >= REPEAT_SIMILARITY for _, text in history)
+    for _, text in history:
+        matcher = SequenceMatcher(None, said, _normalised(text))
+        # The cheap upper bounds rule most lines out before the quadratic ratio is computed.
+        if matcher.real_quick_ratio() >= REPEAT_SIMILARITY and matcher.quick_ratio() >= REPEAT_SIMILARITY \
+                and matcher.ratio() >= REPEAT_SIMILARITY:
+            return True
+    return False
 
 
 def _normalised(text: str) -> str:

@@ -15,6 +15,8 @@ from agents.prompting import Section, assemble, bullet_list
 SYSTEM = "You plan the day of a character in a small-town life simulation. Keep every entry short and concrete."
 #: How many memories inform a day plan or a re-plan.
 PLAN_MEMORIES = 5
+#: Fewer valid hours than this (or than the entries given) and the entries are spread evenly instead.
+MIN_OUTLINE = 4
 
 
 class OutlineItem(BaseModel):
@@ -27,14 +29,8 @@ class DayOutline(BaseModel):
     items: list[OutlineItem] = Field(min_length=4, max_length=8)
 
 
-class HourEntry(BaseModel):
-    hour: int = Field(ge=0, le=23)
-    activity: str = Field(min_length=1, max_length=120)
-    place: str = Field(min_length=1, max_length=80)
-
-
-class HourBlocks(BaseModel):
-    blocks: list[HourEntry] = Field(min_length=1, max_length=18)
+class RestOfDay(BaseModel):
+    items: list[OutlineItem] = Field(min_length=1, max_length=6)
 
 
 class ActionItem(BaseModel):
@@ -74,7 +70,7 @@ async def _context(agent: Agent, now: datetime, scope: CallScope, cue: str) -> l
 
 
 async def plan_day(agent: Agent, world: Map, gateway: ModelGateway, scope: CallScope, now: datetime) -> DayPlan:
-    """Outline the waking day, then split it into hour blocks: two calls, each with a fallback."""
+    """Outline the waking day in one call; hour blocks follow from the outline's hours, in code."""
     wake, bed = waking_day(agent, now)
     start = max(now, wake)
     first = agent.persona.first_name
@@ -89,37 +85,28 @@ async def plan_day(agent: Agent, world: Map, gateway: ModelGateway, scope: CallS
     outline = await gateway.structured(
         assemble(SYSTEM, sections,
                  f"Write {first}'s plan for {now:%A %B %d} in 4 to 8 entries, from waking at {wake:%H:%M} "
-                 f"to bed at {bed:%H:%M}. Each entry: the hour it starts (0-23), what {first} does, and where. "
-                 'Example entry: {"hour": 9, "activity": "open the shop and serve customers", "place": "Corner Shop"}'),
+                 f"to bed at {bed:%H:%M}. Each entry: the hour it starts (0-23), what {first} does, and at "
+                 "which of the places in town."),
         DayOutline, purpose="plan_day", default=fallback, temperature=0.7, max_tokens=400, scope=scope,
     )
-    steps = _outline_steps(outline, world, home, start, bed)
-    listing = bullet_list([f"{s.start:%H:%M} {s.description} ({s.place})" for s in steps])
-    blocks = await gateway.structured(
-        assemble(SYSTEM, [Section(label="Day outline", text=listing), _places_section(world, agent)],
-                 f"Break the outline into one entry per hour from {start:%H}:00 to {bed:%H}:00: the hour, what "
-                 f"{first} does in it, and where."),
-        HourBlocks, purpose="plan_hours", default=HourBlocks(blocks=[HourEntry(hour=start.hour, activity=steps[0].description, place=steps[0].place)]),
-        temperature=0.5, max_tokens=600, scope=scope,
-    )
-    entries = {b.hour: (b.activity.strip(), world.resolve_place(b.place, home)) for b in blocks.blocks}
-    hours = lay_out_hours(start, bed, entries, steps, home)
+    steps = _outline_steps(outline.items, world, home, start, bed)
+    hours = lay_out_hours(start, bed, steps)
     return DayPlan(day=now.date(), wake=wake, bedtime=bed, outline=steps, hours=hours)
 
 
-def _outline_steps(outline: DayOutline, world: Map, home: str, start: datetime, bed: datetime) -> list[PlanStep]:
+def _outline_steps(outline: list[OutlineItem], world: Map, home: str, start: datetime, bed: datetime) -> list[PlanStep]:
     """Outline entries in hour order, made contiguous from `start` to `bed`.
 
     The model's hours are kept when they fall inside the waking day and differ; when too few do
     (small models invent hours), the entries are spread evenly over the day in the order given.
     """
-    items = sorted(outline.items, key=lambda i: i.hour)
+    items = sorted(outline, key=lambda i: i.hour)
     moments: dict[datetime, OutlineItem] = {}
     for item in items:
         at = start.replace(hour=item.hour, minute=0)
         if start <= at < bed:
             moments.setdefault(at, item)
-    if len(moments) < min(len(items), 4):
+    if len(moments) < min(len(items), MIN_OUTLINE):
         span = (bed - start) / len(items)
         moments = {start + i * span: item for i, item in enumerate(items)}
     ordered = sorted(moments.items())
@@ -151,9 +138,8 @@ async def plan_actions(agent: Agent, world: Map, gateway: ModelGateway, scope: C
     proposed = await gateway.structured(
         assemble(SYSTEM, sections,
                  f"Split the next {minutes} minutes into actions of 5 to 15 minutes each. For each: minutes, "
-                 f"what {first} does, where, the object used (or empty) and its state meanwhile (or empty). "
-                 'Example: {"minutes": 10, "action": "brew a pot of coffee", "place": "Kitchen", '
-                 '"object": "coffee maker", "object_state": "brewing"}'),
+                 f"what {first} does, where, one of the things there that {first} uses (or empty), and what "
+                 "that thing is doing meanwhile (or empty)."),
         ActionList, purpose="plan_actions", default=fallback, temperature=0.6, max_tokens=500, scope=scope,
     )
     steps = []
@@ -175,21 +161,22 @@ async def replan(agent: Agent, world: Map, gateway: ModelGateway, scope: CallSco
     if now >= plan.bedtime:
         return []
     first = agent.persona.first_name
-    remaining = bullet_list([f"{b.start:%H:%M} {b.description} ({b.place})" for b in plan.hours if b.end > now])
+    home = agent.persona.home
+    ahead = [b for b in plan.outline if b.end > now]
+    remaining = bullet_list([f"{max(b.start, now):%H:%M} {b.description} ({b.place})" for b in ahead])
     sections = [*await _context(agent, now, scope, why), Section(label="Plan for the rest of the day", text=remaining),
                 _places_section(world, agent)]
-    keep = HourBlocks(blocks=[HourEntry(hour=b.start.hour, activity=b.description, place=b.place)
-                              for b in plan.hours if b.end > now][:18] or [HourEntry(hour=now.hour, activity="free time", place=agent.persona.home)])
-    blocks = await gateway.structured(
+    keep = RestOfDay(items=[OutlineItem(hour=max(b.start, now).hour, activity=b.description, place=b.place)
+                            for b in ahead][:6] or [OutlineItem(hour=now.hour, activity="free time", place=home)])
+    revised = await gateway.structured(
         assemble(SYSTEM, sections,
-                 f"It is {now:%H:%M}. {why} Revise the plan: one entry per hour from {now:%H}:00 until "
-                 f"{plan.bedtime:%H}:00, each with the hour, what {first} does, and where. Keep what still makes sense."),
-        HourBlocks, purpose="replan", default=keep, temperature=0.5, max_tokens=600, scope=scope,
+                 f"It is {now:%H:%M}. {why} Revise the rest of {first}'s day, until bed at {plan.bedtime:%H:%M}, in "
+                 "1 to 6 entries: the hour each starts (0-23), what to do, and where. Keep what still makes sense."),
+        RestOfDay, purpose="replan", default=keep, temperature=0.5, max_tokens=300, scope=scope,
     )
-    entries = {b.hour: (b.activity.strip(), world.resolve_place(b.place, agent.persona.home)) for b in blocks.blocks}
-    hours = lay_out_hours(now, plan.bedtime, entries, plan.hours, agent.persona.home)
-    plan.rewrite_future(now, hours)
-    return hours
+    steps = _outline_steps(revised.items, world, home, now, plan.bedtime)
+    plan.rewrite_future(now, steps)
+    return steps
 
 
 async def summarize_day(agent: Agent, gateway: ModelGateway, scope: CallScope, now: datetime) -> str:

@@ -13,7 +13,7 @@ CacheMode = Literal["read_write", "replay"]
 
 
 class RequestCache:
-    """Durable request → reply map; each write commits, so a crash keeps what was paid for."""
+    """Durable request → reply map; writes commit at `commit` (the engine's tick boundary) or on close."""
 
     def __init__(self, path: Path, mode: CacheMode = "read_write") -> None:
         self.path = path
@@ -35,12 +35,16 @@ class RequestCache:
             "INSERT OR REPLACE INTO replies (key, model, reply) VALUES (?, ?, ?)",
             (key, model, reply.model_dump_json()),
         )
+
+    def commit(self) -> None:
+        """Make every answer so far durable; one commit a tick costs far less than one a call."""
         self._db.commit()
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
 
     def close(self) -> None:
+        self._db.commit()
         self._db.close()
 
 

@@ -69,6 +69,11 @@ class ModelGateway:
         self.counters = GatewayCounters()
         self._in_flight = asyncio.Semaphore(backend.max_in_flight)
 
+    def checkpoint(self) -> None:
+        """Make the answers cached so far durable; call before writing the log records that used them."""
+        if self.cache is not None:
+            self.cache.commit()
+
     @property
     def model_name(self) -> str:
         return self.backend.name
