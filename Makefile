@@ -28,6 +28,7 @@ test: setup-dev
 bench: setup-dev
 	$(BIN)/python benchmarks/gateway.py --json
 	for n in 10000 100000 1000000; do $(BIN)/python benchmarks/memory_retrieval.py --n $$n --json; done
+	$(BIN)/python benchmarks/agent_day.py --agents 25 --embedded-agents 5 --json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

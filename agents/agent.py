@@ -54,6 +54,8 @@ class AgentState(BaseModel):
     relationships: dict[str, Relationship] = Field(default_factory=dict)
     inbox: list[Perception] = Field(default_factory=list)
     outcomes: list[Outcome] = Field(default_factory=list)
+    #: Someone the agent decided to talk to once it is free (a reaction's `wait`).
+    waiting_for: str | None = None
     #: Why the rest of the day should be re-planned at the next chance ("" when it need not be).
     replan_reason: str = ""
 

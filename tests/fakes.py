@@ -46,7 +46,7 @@ class EchoFake(Backend):
         if schema in {"HourBlocks"}:
             return {"blocks": [{"hour": h, "activity": f"spend time at {place}", "place": place} for h in range(24)][:18]}
         if schema == "ActionList":
-            return {"actions": [{"minutes": 15, "action": "sit and chat", "place": place, "object": "", "object_state": ""}]}
+            return {"actions": [{"minutes": 15, "action": "sit and chat", "object": "", "object_state": ""}]}
         if schema == "Reaction":
             return {"decision": "talk", "reason": "a friendly face"}
         if schema == "NextLine":

@@ -63,3 +63,13 @@ def test_input_errors_exit_2_without_traceback(small_town: Path, tmp_path: Path)
         assert result.returncode == 2, (needle, result.stderr)
         assert needle in result.stderr and "Traceback" not in result.stderr
 
+
+
+def test_a_bad_embeddings_spec_writes_no_run_folder(small_town, tmp_path):
+    from typer.testing import CliRunner
+
+    from worlds.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(small_town), "--model", "fake", "--embeddings", "nope",
+                                      "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and not (tmp_path / "runs").exists()

@@ -279,3 +279,22 @@ async def test_fake_backend_answers_nested_schemas_with_varied_enums():
         await gateway.structured(MESSAGES, Plan, purpose="plan", scope=CallScope(f"agent-{i}", i)) for i in range(12)
     ]
     assert len({p.lead.mood for p in plans}) > 1 and gateway.counters.fallbacks == 0
+
+
+def test_a_reply_cut_off_mid_list_keeps_its_finished_items():
+    from pydantic import BaseModel
+
+    from agents.gateway.structured import parse_structured
+
+    class Step(BaseModel):
+        minutes: int
+        action: str
+
+    class Steps(BaseModel):
+        steps: list[Step]
+
+    cut = '{"steps": [{"minutes": 10, "action": "knead"}, {"minutes": 5, "action": "rest"}, {"minutes": 1'
+    outcome = parse_structured(cut, Steps)
+    assert outcome.repaired and [s.action for s in outcome.value.steps] == ["knead", "rest"]
+    broken_early = '{"steps": [{"minutes": "soon", "action": "knead"}, {"minutes": 5, "action": "rest"}]}'
+    assert parse_structured(broken_early, Steps).value is None  # only a ragged end is trimmed

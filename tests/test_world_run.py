@@ -9,17 +9,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from agents.agent import Agent
-from memory import InMemoryStore
 from tests.conftest import SMALL_TOWN, comparable_log
 from tests.fakes import EchoFake
-from worlds.engine import Engine
-from worlds.eventlog import EventReader, EventWriter
 from worlds.places import PlaceGraph
 from worlds.runfolder import RunFolder
-from worlds.runner import build_agents, execute_run
+from worlds.runner import execute_run
 from worlds.scenario import parse_scenario
-from worlds.world import World
 
 PICNIC_TOWN = """\
 name: picnic-town
@@ -163,3 +158,36 @@ def test_shuffled_completion_order_gives_the_same_log(tmp_path: Path):
     log = comparable_log(RunFolder(first.run_dir).events_path)
     assert {"utterance", "plan", "reaction", "probe_answer"} <= {r["kind"] for r in log}
     assert log == comparable_log(RunFolder(second.run_dir).events_path)
+
+
+def test_timed_probes_are_asked_in_the_tick_that_holds_their_moment(tmp_path: Path):
+    timed = PICNIC_TOWN.replace(
+        "  - {at: end, ask: [Bob, Cy], question: \"Is anyone hosting a picnic?\"}",
+        "  - {at: 2023-02-13T09:05, ask: Cy, question: \"Where are you?\"}\n"
+        "  - {at: start, ask: all, question: \"Who are you?\"}",
+    )
+    summary = _run(timed, tmp_path, EchoFake("Cafe"), until="2023-02-13T10:00")
+    answers = [(e["probe"], e["agents"], e["sim_time"]) for e in _events(summary.run_dir) if e["kind"] == "probe_answer"]
+    assert answers == [(1, ["Ann"], "2023-02-13T06:00:00"), (1, ["Bob"], "2023-02-13T06:00:00"),
+                       (1, ["Cy"], "2023-02-13T06:00:00"), (0, ["Cy"], "2023-02-13T09:00:00")]
+
+
+class PatientEcho(EchoFake):
+    """EchoFake whose agents always choose to wait until they are free before talking."""
+
+    def _structured(self, schema: str, prompt: str) -> dict:
+        if schema == "Reaction":
+            return {"decision": "wait", "reason": "after this"}
+        return super()._structured(schema, prompt)
+
+
+def test_waiting_means_talking_once_free_without_asking_again(tmp_path: Path):
+    events = _events(_run(PICNIC_TOWN, tmp_path, PatientEcho("Cafe"), until="2023-02-13T12:00").run_dir)
+    started = [e for e in events if e["kind"] == "conversation_started"]
+    assert started, "waiting agents still talk, once their action is over"
+    for conv in started:
+        opener = conv["agents"][0]
+        waited = [e for e in events if e["kind"] == "reaction" and e["agents"] == [opener]
+                  and e["other"] == conv["agents"][1] and e["seq"] < conv["seq"]]
+        assert waited and waited[-1]["decision"] == "wait"
+        assert waited[-1]["tick"] < conv["tick"]  # not in the same tick: after the action ended

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from agents.plans import PlanStep
 from agents.gateway.records import (
     ModelCallRecord,
     ModelFallbackRecord,
@@ -94,20 +95,12 @@ class ObjectChanged(EventBase):
     state: str
 
 
-class PlannedItem(BaseModel):
-    start: datetime
-    end: datetime
-    description: str
-    place: str
-    object: str | None = None
-
-
 class PlanMade(EventBase):
     """A plan at one level (day, hour blocks, minute actions), or a re-plan of the rest of the day."""
 
     kind: Literal["plan"] = "plan"
     level: Literal["day", "hours", "actions", "replan"]
-    items: list[PlannedItem]
+    items: list[PlanStep]
 
 
 class Reacted(EventBase):

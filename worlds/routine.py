@@ -17,7 +17,7 @@ from worlds.activities.base import Activity, ActivityEnv
 from worlds.activities.conversation import Conversation
 from worlds.activities.sleep import Sleep
 from worlds.activities.travel import Travel
-from worlds.events import PlanMade, PlannedItem, Reacted, RelationshipUpdated
+from worlds.events import PlanMade, Reacted, RelationshipUpdated
 
 
 #: Activities are created without an id; the scheduler numbers them as it starts them, in a fixed order.
@@ -32,9 +32,7 @@ class Intent:
 
 
 def _plan_event(ctx: TickContext, agent: Agent, level: str, steps: list[PlanStep]) -> PlanMade:
-    items = [PlannedItem(start=s.start, end=s.end, description=s.description, place=s.place, object=s.object)
-             for s in steps]
-    return PlanMade(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], level=level, items=items)
+    return PlanMade(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], level=level, items=list(steps))
 
 
 def _remember_plan(agent: Agent, now: datetime, steps: list[PlanStep], label: str) -> None:
@@ -74,15 +72,23 @@ def _cooled_down(agent: Agent, other: str, now: datetime, cooldown: timedelta) -
     return last is None or last.last_talk is None or now - last.last_talk >= cooldown
 
 
+def _can_talk(agent: Agent, other: Agent | None, now: datetime, cooldown: timedelta) -> bool:
+    """The other is here, awake, not already talking, and the pair has not talked lately."""
+    return (other is not None and not other.asleep and other.state.activity_kind != "conversation"
+            and other.state.place == agent.state.place and _cooled_down(agent, other.name, now, cooldown))
+
+
 async def _reaction(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> Intent | None:
-    """At most one reaction call a tick: to the first newcomer who is awake, free to talk and not talked to lately."""
+    """At most one reaction call a tick: to the first newcomer who is awake, free to talk and not talked to lately.
+
+    `wait` means "once I finish what I am doing": the agent remembers whom it waits for, and talks
+    to them when it is next free if they are still around, with no second call.
+    """
     inbox, agent.state.inbox = agent.state.inbox, []
     cooldown = env.scenario.conversation.cooldown
     for seen in inbox:
         other = env.agents.get(seen.other or "")
-        if other is None or other.asleep or other.state.activity_kind == "conversation":
-            continue
-        if other.state.place != agent.state.place or not _cooled_down(agent, other.name, ctx.now, cooldown):
+        if not _can_talk(agent, other, ctx.now, cooldown):
             continue
         await agent.memory.commit(scope)
         decision = await react(agent, other.name, seen.text, env.gateway, scope, ctx.now)
@@ -90,7 +96,17 @@ async def _reaction(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: Cal
                            decision=decision.decision, reason=decision.reason))
         if decision.decision == "talk":
             return Intent(Conversation(NEW, [agent.name, other.name], agent.state.place))
+        if decision.decision == "wait":
+            agent.state.waiting_for = other.name
         return None
+    return None
+
+
+def _waited_for(agent: Agent, ctx: TickContext, env: ActivityEnv) -> Intent | None:
+    """Now free: talk to whoever the agent decided to wait for, if that is still possible."""
+    other, agent.state.waiting_for = env.agents.get(agent.state.waiting_for or ""), None
+    if _can_talk(agent, other, ctx.now, env.scenario.conversation.cooldown):
+        return Intent(Conversation(NEW, [agent.name, other.name], agent.state.place))
     return None
 
 
@@ -105,6 +121,8 @@ async def decide(agent: Agent, ctx: TickContext, env: ActivityEnv) -> Intent | N
         else:
             await agent.memory.commit(scope)
             await _digest(agent, outcome, ctx, env, scope)
+    if not agent.busy and agent.state.waiting_for and (intent := _waited_for(agent, ctx, env)) is not None:
+        return intent
     if agent.state.inbox:
         intent = await _reaction(agent, ctx, env, scope)
         if intent is not None:

@@ -87,6 +87,7 @@ async def execute_run(
     spec = model if model is not None else scenario.models.default
     embedder_spec = embeddings if embeddings is not None else scenario.models.embeddings
     backend = build_backend(spec)
+    embedder = build_embedder(embedder_spec)  # both specs are checked before anything is written
     resolved = {"default": spec, "embeddings": embedder_spec}
     models = scenario.models.model_copy(update={k: v for k, v in resolved.items() if isinstance(v, str)})
     scenario = scenario.model_copy(update={"models": models})
@@ -97,7 +98,7 @@ async def execute_run(
     gateway = ModelGateway(backend, cache=cache)
     writer = EventWriter(folder.events_path)
     store = open_store(scenario, folder)
-    agents = build_agents(scenario, store, gateway, embedder_spec)
+    agents = build_agents(scenario, store, gateway, embedder)
     engine = Engine(scenario, gateway, writer, store, agents, World(scenario))
     if on_engine is not None:
         on_engine(engine)

@@ -19,8 +19,12 @@ PLAN_MEMORIES = 5
 MIN_OUTLINE = 4
 
 
+# Model-facing schemas carry no numeric bounds: small models break them, and code can clamp what a
+# retry would cost a whole call to fix.
+
+
 class OutlineItem(BaseModel):
-    hour: int = Field(ge=0, le=23)
+    hour: int = Field(description="0-23")
     activity: str = Field(min_length=1, max_length=120)
     place: str = Field(min_length=1, max_length=80)
 
@@ -34,15 +38,16 @@ class RestOfDay(BaseModel):
 
 
 class ActionItem(BaseModel):
-    minutes: int = Field(ge=5, le=15)
+    """One action; it happens at its hour block's place, so a small model cannot scatter an hour over town."""
+
+    minutes: int = Field(description="5-15")
     action: str = Field(min_length=1, max_length=120)
-    place: str = Field(min_length=1, max_length=80)
     object: str = Field(default="", max_length=60, description="Object used, or empty.")
     object_state: str = Field(default="", max_length=60, description="What the object is doing meanwhile, or empty.")
 
 
 class ActionList(BaseModel):
-    actions: list[ActionItem] = Field(min_length=1, max_length=12)
+    actions: list[ActionItem] = Field(min_length=1, max_length=6)
 
 
 def waking_day(agent: Agent, now: datetime) -> tuple[datetime, datetime]:
@@ -84,8 +89,8 @@ async def plan_day(agent: Agent, world: Map, gateway: ModelGateway, scope: CallS
     ])
     outline = await gateway.structured(
         assemble(SYSTEM, sections,
-                 f"Write {first}'s plan for {now:%A %B %d} in 4 to 8 entries, from waking at {wake:%H:%M} "
-                 f"to bed at {bed:%H:%M}. Each entry: the hour it starts (0-23), what {first} does, and at "
+                 f"{first} is up. Write {first}'s plan for {now:%A %B %d} in 4 to 8 entries, from {start:%H:%M} "
+                 f"until bed at {bed:%H:%M}. Each entry: the hour it starts (0-23), what {first} does, and at "
                  "which of the places in town."),
         DayOutline, purpose="plan_day", default=fallback, temperature=0.7, max_tokens=400, scope=scope,
     )
@@ -103,12 +108,14 @@ def _outline_steps(outline: list[OutlineItem], world: Map, home: str, start: dat
     items = sorted(outline, key=lambda i: i.hour)
     moments: dict[datetime, OutlineItem] = {}
     for item in items:
+        if not 0 <= item.hour <= 23:
+            continue
         at = start.replace(hour=item.hour, minute=0)
         if start <= at < bed:
             moments.setdefault(at, item)
     if len(moments) < min(len(items), MIN_OUTLINE):
-        span = (bed - start) / len(items)
-        moments = {start + i * span: item for i, item in enumerate(items)}
+        span = (bed - start) / len(outline)
+        moments = {start + i * span: item for i, item in enumerate(outline)}
     ordered = sorted(moments.items())
     ordered[0] = (start, ordered[0][1])
     steps = []
@@ -120,7 +127,7 @@ def _outline_steps(outline: list[OutlineItem], world: Map, home: str, start: dat
 
 
 async def plan_actions(agent: Agent, world: Map, gateway: ModelGateway, scope: CallScope, now: datetime) -> list[PlanStep]:
-    """Decompose the current hour block into 5-15 minute actions, place and object included, in one call."""
+    """Decompose the current hour block into 5-15 minute actions at its place, objects included, in one call."""
     plan = agent.state.plan
     assert plan is not None, "plan_actions needs a day plan"
     block = plan.block_at(now)
@@ -134,20 +141,19 @@ async def plan_actions(agent: Agent, world: Map, gateway: ModelGateway, scope: C
         Section(label=f"Things at {block.place}", text=", ".join(objects)),
     ]
     minutes = int((block.end - now).total_seconds() // 60)
-    fallback = ActionList(actions=[ActionItem(minutes=15, action=block.description, place=block.place)])
+    fallback = ActionList(actions=[ActionItem(minutes=15, action=block.description)])
     proposed = await gateway.structured(
         assemble(SYSTEM, sections,
-                 f"Split the next {minutes} minutes into actions of 5 to 15 minutes each. For each: minutes, "
-                 f"what {first} does, where, one of the things there that {first} uses (or empty), and what "
-                 "that thing is doing meanwhile (or empty)."),
-        ActionList, purpose="plan_actions", default=fallback, temperature=0.6, max_tokens=500, scope=scope,
+                 f"Split the next {minutes} minutes at {block.place} into 3 to 6 actions of 5 to 15 minutes each. "
+                 f"For each: minutes, what {first} does, one of the things there that {first} uses (or empty), "
+                 "and what that thing is doing meanwhile (or empty)."),
+        ActionList, purpose="plan_actions", default=fallback, temperature=0.6, max_tokens=360, scope=scope,
     )
     steps = []
     for item in proposed.actions:
-        place = world.resolve_place(item.place, block.place)
-        obj = world.resolve_object(place, item.object) if item.object.strip() else None
+        obj = world.resolve_object(block.place, item.object) if item.object.strip() else None
         state = item.object_state.strip() or ("in use" if obj else None)
-        steps.append((item.minutes, PlanStep(start=now, end=now, description=item.action.strip(), place=place,
+        steps.append((item.minutes, PlanStep(start=now, end=now, description=item.action.strip(), place=block.place,
                                              object=obj, object_state=state if obj else None)))
     actions = lay_out_actions(block, now, steps)
     plan.actions = [a for a in plan.actions if a.end <= now] + actions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import TypeVar
 
@@ -92,11 +93,20 @@ async def reflect(gateway: ModelGateway, stream: MemoryStream, now: datetime, sc
     kept: list[CitedInsight] = []
     dropped: list[int] = []
     failed: list[str] = []
-    for question in questions:
-        evidence = await stream.retrieve(question, now, k=EVIDENCE_PER_QUESTION, trace=scope)
+    evidences = [await stream.retrieve(q, now, k=EVIDENCE_PER_QUESTION, trace=scope) for q in questions]
+    branches = [scope.branch(f"insight {i}") for i in range(len(questions))]
+
+    async def ask(i: int) -> list[Insight] | None:
         try:
-            insights = await _insights(gateway, stream.agent, question, [e.text for e in evidence], scope)
+            return await _insights(gateway, stream.agent, questions[i], [e.text for e in evidences[i]], branches[i][0])
         except ModelUnavailableError:
+            return None
+
+    answers = await asyncio.gather(*(ask(i) for i in range(len(questions))))  # the questions are independent
+    for (_, buffer), question, evidence, insights in zip(branches, questions, evidences, answers):
+        for record in buffer:
+            scope.emit(record)
+        if insights is None:
             failed.append(question)
             continue
         for insight in insights:

@@ -25,8 +25,13 @@ class RequestCache:
             "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL)"
         )
         self._db.commit()
+        #: An empty cache at open answers only what this process put in: no need to ask SQLite for misses.
+        self._was_empty = self._db.execute("SELECT 1 FROM replies LIMIT 1").fetchone() is None
+        self._put: set[str] = set()
 
     def get(self, key: str) -> ModelReply | None:
+        if self._was_empty and key not in self._put:
+            return None
         row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return ModelReply.model_validate_json(row[0]) if row else None
 
@@ -35,6 +40,7 @@ class RequestCache:
             "INSERT OR REPLACE INTO replies (key, model, reply) VALUES (?, ?, ?)",
             (key, model, reply.model_dump_json()),
         )
+        self._put.add(key)
 
     def commit(self) -> None:
         """Make every answer so far durable; one commit a tick costs far less than one a call."""

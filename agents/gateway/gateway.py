@@ -170,8 +170,8 @@ class ModelGateway:
                 )
             started = time.perf_counter()
             try:
-                async with self._in_flight:
-                    reply = await asyncio.wait_for(self.backend.generate(request), self.backend.timeout_s)
+                async with self._in_flight, asyncio.timeout(self.backend.timeout_s):
+                    reply = await self.backend.generate(request)
             except Exception as exc:  # noqa: BLE001 - every backend failure is classified below
                 kind = classify(exc)
                 detail = f"{type(exc).__name__}: {exc}"[:500]

@@ -29,3 +29,8 @@ class CallScope:
     def emit(self, record: BaseModel) -> None:
         if self.sink is not None:
             self.sink(record)
+
+    def branch(self, label: str) -> tuple[CallScope, list[BaseModel]]:
+        """A scope for one of several concurrent calls, with its own seed and a buffer to hand back in order."""
+        buffer: list[BaseModel] = []
+        return CallScope(agent=self.agent, seed=stable_int(self.seed, label, bits=31), sink=buffer.append), buffer

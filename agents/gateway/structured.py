@@ -86,5 +86,27 @@ def parse_structured(text: str, schema: type[T]) -> ParseOutcome:
     try:
         value = schema.model_validate(mended)
     except ValidationError as exc:
-        return ParseOutcome(error=_describe(exc))
+        trimmed = _without_unfinished_items(mended, exc)
+        if trimmed is None:
+            return ParseOutcome(error=_describe(exc))
+        try:
+            value = schema.model_validate(trimmed)
+        except ValidationError:
+            return ParseOutcome(error=_describe(exc))
+        mended = trimmed
     return ParseOutcome(value=value, repaired=True, repaired_text=json.dumps(mended))
+
+
+def _without_unfinished_items(data: dict[str, Any], error: ValidationError) -> dict[str, Any] | None:
+    """A reply cut off by the token limit ends in a half-written list item; drop it if that is all that is wrong.
+
+    Returns None unless every error points into the last item of one top-level list.
+    """
+    places = {tuple(err["loc"][:2]) for err in error.errors()}
+    if len(places) != 1:
+        return None
+    ((key, index),) = places
+    items = data.get(key) if isinstance(key, str) else None
+    if not isinstance(items, list) or index != len(items) - 1 or len(items) < 2:
+        return None
+    return {**data, key: items[:-1]}
