@@ -13,12 +13,12 @@ from memory.stream import MemoryStream
 
 
 class Relationship(BaseModel):
-    """How an agent sees another: the scenario's label, its own one-line summary, and how often they talked."""
+    """How an agent sees another: the scenario's label and its own one-line summary (who talked when is the world's)."""
 
     label: str = ""
     summary: str = ""
-    talks: int = 0
-    last_talk: datetime | None = None
+    #: When the agent last weighed talking to them: reactions to one person are spaced by the cooldown too.
+    last_reaction: datetime | None = None
 
 
 class Perception(BaseModel):
@@ -115,6 +115,5 @@ class Agent:
             if rel is None:
                 lines.append(f"{other}: someone you have not talked to yet")
                 continue
-            known = "; ".join(x for x in (rel.label, rel.summary) if x) or "an acquaintance"
-            lines.append(f"{other}: {known}" + (f" (talked {rel.talks} times)" if rel.talks else ""))
+            lines.append(f"{other}: " + ("; ".join(x for x in (rel.label, rel.summary) if x) or "an acquaintance"))
         return Section(label="People here", text=bullet_list(lines))

@@ -23,11 +23,11 @@ class Persona(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=r"\S")
     age: int | None = Field(default=None, ge=0, le=150)
     traits: str = ""
     persona: str = ""
-    home: str = Field(min_length=1)
+    home: str = Field(min_length=1, pattern=r"\S")
     memories: list[str] = Field(default_factory=list)
     wake: ClockTime = Field(default=time(7, 0), description="When the agent gets up (HH:MM).")
     bedtime: ClockTime = Field(default=time(22, 30), description="When the agent goes to sleep (HH:MM).")

@@ -45,14 +45,18 @@ class MemoryStore(ABC):
         """Record that these memories were just retrieved."""
 
     @abstractmethod
+    def discard(self, ids: list[str]) -> None:
+        """Forget records a rewind left behind, so their ids can be written again (applied at once)."""
+
+    @abstractmethod
     def load(self, agent: str) -> list[MemoryRecord]:
         """All of an agent's flushed records, embeddings included, oldest first."""
 
     def flush(self, access_times: bool = True) -> None:
         """Make accepted writes durable: new records always, access times only when asked.
 
-        The engine flushes records every tick but access times only at the end: snapshots carry
-        them, and writing them each tick would cost chroma more than all the records do.
+        The engine flushes records every `memory.flush_every` ticks and access times only at the end:
+        snapshots carry them, and writing them each tick would cost chroma more than all the records do.
         """
 
 
@@ -69,6 +73,10 @@ class InMemoryStore(MemoryStore):
     def touch(self, ids: list[str], when: datetime) -> None:
         for memory_id in ids:
             self.records[memory_id] = self.records[memory_id].model_copy(update={"last_accessed": when})
+
+    def discard(self, ids: list[str]) -> None:
+        for memory_id in ids:
+            self.records.pop(memory_id, None)
 
     def load(self, agent: str) -> list[MemoryRecord]:
         return [r for r in self.records.values() if r.agent == agent]
@@ -136,6 +144,10 @@ class ChromaStore(MemoryStore):
                 ids=[memory_id for memory_id, _ in batch],
                 metadatas=[{"last_accessed": when.isoformat()} for _, when in batch],
             )
+
+    def discard(self, ids: list[str]) -> None:
+        if ids:
+            self.collection.delete(ids=ids)
 
     def load(self, agent: str) -> list[MemoryRecord]:
         got = self.collection.get(where={"agent": agent}, include=["embeddings", "metadatas", "documents"])

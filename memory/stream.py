@@ -85,7 +85,9 @@ class MemoryStream:
         Rows created after `durable_until` (the last tick the event log made durable) are ignored:
         the log is the point of truth, and a crash may leave the store a tick ahead of it.
         """
-        saved = [r for r in self.store.load(self.agent) if durable_until is None or r.created <= durable_until]
+        stored = self.store.load(self.agent)
+        saved = [r for r in stored if durable_until is None or r.created <= durable_until]
+        self.store.discard([r.id for r in stored[len(saved):]])
         if saved:
             self.index_records(saved, np.asarray([r.embedding for r in saved], dtype=np.float32))
         for record in reversed(self.records):
@@ -127,6 +129,13 @@ class MemoryStream:
         if not self.pending:
             return []
         pending, self.pending = self.pending, []
+        try:
+            return await self._commit(pending, trace)
+        except BaseException:
+            self.pending = pending + self.pending  # nothing queued is lost when scoring or embedding fails
+            raise
+
+    async def _commit(self, pending: list[PendingMemory], trace: Trace | None) -> list[MemoryRecord]:
         texts = [p.text for p in pending]
         scores = [min(10, max(1, int(s))) for s in await self.scorer(self.agent, texts, trace)]
         if len(scores) != len(texts):
@@ -196,9 +205,11 @@ class MemoryStream:
 
     def set_state(self, state: dict) -> None:
         """Rewind to a snapshot: the first `count` stored records, with their access times as they were."""
-        saved = self.store.load(self.agent)[: state["count"]]
+        stored = self.store.load(self.agent)
+        saved = stored[: state["count"]]
         if len(saved) != state["count"]:
             raise ValueError(f"{self.agent}: the store holds {len(saved)} memories, the snapshot needs {state['count']}")
+        self.store.discard([r.id for r in stored[len(saved):]])
         accessed = [datetime.fromisoformat(t) for t in state["last_accessed"]]
         saved = [r.model_copy(update={"last_accessed": t}) for r, t in zip(saved, accessed)]
         self.index = VectorIndex()

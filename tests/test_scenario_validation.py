@@ -928,3 +928,18 @@ def test_fuzz_mutated_scenarios(tmp_path_factory: pytest.TempPathFactory, text: 
 @given(text=edited_texts())
 def test_fuzz_edited_text(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     assert_loads_or_fails_located(tmp_path_factory.mktemp("fuzz"), text)
+
+
+@pytest.mark.parametrize("fragment, field", [
+    ("world: {places: {A: {}}, routes: [{a: X, b: Y, minutes: 3}]}", "agents[0].home"),
+    ("agents: [{name: ' ', home: Cafe}]", "agents[0].name"),
+])
+def test_degenerate_inputs_are_located_errors_not_crashes(tmp_path, fragment, field):
+    base = {"name": "t", "clock": {"start": "2023-01-01T08:00", "step": "10m", "stop": "2023-01-01T09:00"},
+            "world": {"places": {"Town": {"Cafe": []}}}, "agents": [{"name": "Ann", "home": "Cafe"}]}
+    base.update(yaml.safe_load(fragment))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert any(p.field == field for p in caught.value.problems), caught.value.problems

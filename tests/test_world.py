@@ -264,15 +264,15 @@ def _record(seq: int, tick: int, kind: str, agents: list[str], **fields: object)
 def test_social_graph_from_log(tmp_path: Path) -> None:
     (tmp_path / RunFolder.SCENARIO_FILE).write_text(TOWN)
     lines = [
-        _record(0, 0, "conversation_started", ["Ann", "Bob"], conversation_id="c0", place="Hobbs Cafe"),
+        _record(0, 0, "conversation_ended", ["Ann", "Bob"], conversation_id="c0", place="Hobbs Cafe", reason="farewell", lines=4),
         _record(1, 0, "relationship", ["Ann"], other="Bob", summary="Bob is kind."),
         _record(2, 0, "tick", [], positions={}),
-        _record(3, 1, "conversation_started", ["Cy", "Ann"], conversation_id="c1", place="Johnson Park"),
+        _record(3, 1, "conversation_ended", ["Cy", "Ann"], conversation_id="c1", place="Johnson Park", reason="farewell", lines=4),
         _record(4, 1, "relationship", ["Ann"], other="Bob", summary="Bob is kind and funny."),
-        _record(5, 1, "conversation_started", ["Bob", "Ann"], conversation_id="c2", place="Oak Park"),
+        _record(5, 1, "conversation_ended", ["Bob", "Ann"], conversation_id="c2", place="Oak Park", reason="farewell", lines=4),
         _record(6, 1, "tick", [], positions={}),
         # An unfinished tick (the run crashed in it) is left out.
-        _record(7, 2, "conversation_started", ["Bob", "Cy"], conversation_id="c3", place="Oak Park"),
+        _record(7, 2, "conversation_ended", ["Bob", "Cy"], conversation_id="c3", place="Oak Park", reason="farewell", lines=4),
         _record(8, 2, "relationship", ["Bob"], other="Cy", summary="Cy writes."),
     ]
     (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")

@@ -132,7 +132,7 @@ class Engine:
             perceive(agent, seen[name], ctx.now, self.scenario.memory.attention)
 
     async def _remember_and_reflect(self, ctx: TickContext) -> None:
-        """Memories are scored lazily (when an agent next thinks), or here once enough have queued up."""
+        """New memories are scored here, in one call per agent, once `memory.commit_batch` have queued up."""
         batch = self.scenario.memory.commit_batch
         full = [(n, a) for n, a in sorted(self.agents.items()) if len(a.memory.pending) >= batch]
         await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in full))
@@ -155,20 +155,28 @@ class Engine:
         )
 
     async def _finish(self, status: str, detail: str) -> RunEnded:
-        """Close running activities, ask `end` probes (on a completed run), and write RunEnded."""
+        """Close running activities, score what is still queued, ask `end` probes, and write RunEnded.
+
+        A failed run writes only its closing record: the tick that failed never reached the log, so
+        nothing it produced may reach the store either.
+        """
         ctx = self.context(self.next_tick)
-        self.scheduler.end_all(ctx, self.env, "run_ended")
+        if status != "failed":
+            self.scheduler.end_all(ctx, self.env, "run_ended")
+            await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in sorted(self.agents.items())))
         if status == "completed":
             await ask_due(self.scenario.probes, self.probes_done, ctx, self.agents, self.env.gateway, final=True)
         ended = RunEnded(tick=ctx.tick, sim_time=ctx.now, status=status, ticks=self.next_tick, detail=detail)
         self.env.gateway.checkpoint()
-        self.writer.write([*self._collect(ctx), ended])
+        self.writer.write([*self._collect(ctx), ended] if status != "failed" else [ended])
         self.writer.sync()
-        self.store.flush()
+        if status != "failed":
+            self.store.flush()
         return ended
 
     def get_state(self) -> dict[str, Any]:
-        """The whole run at a tick boundary, JSON-able; memories' records stay in the store."""
+        """The whole run at a tick boundary, JSON-able; memories' records stay in the store (flushed here)."""
+        self.store.flush()
         return {
             "next_tick": self.next_tick,
             "next_seq": self.writer.next_seq,

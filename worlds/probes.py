@@ -26,7 +26,9 @@ def due(probe: Probe, ctx: TickContext, final: bool) -> bool:
     if probe.at == "start":
         return ctx.tick == 0 and not final
     assert isinstance(probe.at, datetime)
-    return not final and ctx.now <= probe.at < ctx.end
+    if final:  # a moment no tick began before (the clock's stop, say) is asked at the close
+        return probe.at <= ctx.now
+    return ctx.now <= probe.at < ctx.end
 
 
 async def ask_due(
@@ -42,9 +44,15 @@ async def ask_due(
         scope.emit(ProbeAnswered(tick=ctx.tick, sim_time=ctx.now, agents=[name], probe=number,
                                  question=probe.question, answer=text, memories=[m.text for m in used]))
 
-    work = []
+    asked: dict[str, list[tuple[int, Probe]]] = {}
     for number, probe in enumerate(probes):
         if number not in done and due(probe, ctx, final):
             done.add(number)
-            work += [one(number, probe, name) for name in askees(probe, agents)]
-    await asyncio.gather(*work)
+            for name in askees(probe, agents):
+                asked.setdefault(name, []).append((number, probe))
+
+    async def each(name: str) -> None:  # one agent's probes in order: they share its memory stream
+        for number, probe in asked[name]:
+            await one(number, probe, name)
+
+    await asyncio.gather(*(each(name) for name in sorted(asked)))

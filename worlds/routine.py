@@ -67,19 +67,19 @@ async def _start_day(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: Ca
     _remember_plan(agent, ctx.now, plan.outline, f"plan for {ctx.now:%A}")
 
 
-def _cooled_down(agent: Agent, other: str, now: datetime, cooldown: timedelta) -> bool:
-    last = agent.state.relationships.get(other)
-    return last is None or last.last_talk is None or now - last.last_talk >= cooldown
-
-
-def _can_talk(agent: Agent, other: Agent | None, now: datetime, cooldown: timedelta) -> bool:
-    """The other is here, awake, not already talking, and the pair has not talked lately."""
-    return (other is not None and not other.asleep and other.state.activity_kind != "conversation"
-            and other.state.place == agent.state.place and _cooled_down(agent, other.name, now, cooldown))
+def _can_talk(agent: Agent, other: Agent | None, now: datetime, env: ActivityEnv) -> bool:
+    """The other is here, awake, not already talking, and the pair has not talked within the cooldown."""
+    if other is None or other.asleep or other.state.activity_kind == "conversation":
+        return False
+    last = env.world.social.last_talk(agent.name, other.name)
+    cooled = last is None or now - last >= env.scenario.conversation.cooldown
+    return other.state.place == agent.state.place and cooled
 
 
 async def _reaction(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> Intent | None:
-    """At most one reaction call a tick: to the first newcomer who is awake, free to talk and not talked to lately.
+    """At most one reaction call a tick, about the first person noticed who could be talked to.
+
+    Someone arriving, or seen doing something, is weighed at most once per cooldown.
 
     `wait` means "once I finish what I am doing": the agent remembers whom it waits for, and talks
     to them when it is next free if they are still around, with no second call.
@@ -88,9 +88,12 @@ async def _reaction(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: Cal
     cooldown = env.scenario.conversation.cooldown
     for seen in inbox:
         other = env.agents.get(seen.other or "")
-        if not _can_talk(agent, other, ctx.now, cooldown):
+        if not _can_talk(agent, other, ctx.now, env):
             continue
-        await agent.memory.commit(scope)
+        weighed = agent.relationship(other.name).last_reaction
+        if weighed is not None and ctx.now - weighed < cooldown:
+            continue
+        agent.relationship(other.name).last_reaction = ctx.now
         decision = await react(agent, other.name, seen.text, env.gateway, scope, ctx.now)
         scope.emit(Reacted(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], other=other.name,
                            decision=decision.decision, reason=decision.reason))
@@ -105,7 +108,7 @@ async def _reaction(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: Cal
 def _waited_for(agent: Agent, ctx: TickContext, env: ActivityEnv) -> Intent | None:
     """Now free: talk to whoever the agent decided to wait for, if that is still possible."""
     other, agent.state.waiting_for = env.agents.get(agent.state.waiting_for or ""), None
-    if _can_talk(agent, other, ctx.now, env.scenario.conversation.cooldown):
+    if _can_talk(agent, other, ctx.now, env):
         return Intent(Conversation(NEW, [agent.name, other.name], agent.state.place))
     return None
 
@@ -116,10 +119,8 @@ async def decide(agent: Agent, ctx: TickContext, env: ActivityEnv) -> Intent | N
     outcomes, agent.state.outcomes = agent.state.outcomes, []
     for outcome in outcomes:
         if outcome.activity == "sleep":
-            await agent.memory.commit(scope)
             await _start_day(agent, ctx, env, scope)
         else:
-            await agent.memory.commit(scope)
             await _digest(agent, outcome, ctx, env, scope)
     if not agent.busy and agent.state.waiting_for and (intent := _waited_for(agent, ctx, env)) is not None:
         return intent
@@ -131,13 +132,11 @@ async def decide(agent: Agent, ctx: TickContext, env: ActivityEnv) -> Intent | N
         return None
     wake, bed = waking_day(agent, ctx.now)
     if agent.state.plan is None and wake <= ctx.now < bed:
-        await agent.memory.commit(scope)
         await _start_day(agent, ctx, env, scope)
     plan = agent.state.plan
     if plan is None or ctx.now >= plan.bedtime or not wake <= ctx.now < bed:
         return _bed(agent, ctx, env)
     if agent.state.replan_reason:
-        await agent.memory.commit(scope)
         revised = await replan(agent, env.world.places, env.gateway, scope, ctx.now, agent.state.replan_reason)
         agent.state.replan_reason = ""
         scope.emit(_plan_event(ctx, agent, "replan", revised))

@@ -82,8 +82,8 @@ class MemorySpec(Strict):
     )
     commit_batch: int = Field(
         default=1, ge=1, le=200,
-        description="Score new memories at the tick's end once this many have queued (1: every tick, all agents "
-                    "at once); otherwise when the agent next thinks. Raise it for a model that serves one call at a time.",
+        description="Score an agent's new memories (one call) at the end of the tick in which this many have "
+                    "queued; 1 scores every tick. Raise it for a model that serves one call at a time.",
     )
     weights: RetrievalWeights = RetrievalWeights()
 
@@ -273,7 +273,7 @@ def _check_routes(world: WorldSpec, places: list[str]) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     if not timedelta(0) < world.walk <= MAX_WALK:
         problems.append((("world", "walk"), f"must be longer than zero and at most {format_duration(MAX_WALK)}"))
-    if not world.routes:
+    if not world.routes or not places:
         return problems
     graph = nx.Graph()
     graph.add_nodes_from(places)

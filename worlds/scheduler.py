@@ -94,9 +94,8 @@ class Scheduler:
     def _release(activity: Activity, env: ActivityEnv) -> None:
         for name in activity.participants:
             state = env.agents[name].state
-            if state.activity == activity.id:
+            if state.activity == activity.id:  # the status line stays: it says what the agent did this tick
                 state.activity = state.activity_kind = None
-                state.status = f"idle ({state.place})"
 
     def get_state(self) -> dict[str, Any]:
         return {

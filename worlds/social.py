@@ -9,6 +9,7 @@ from typing import Any
 
 import networkx as nx
 
+from worlds.events import ConversationEnded, RelationshipUpdated
 from worlds.runfolder import RunFolder
 from worlds.scenario import Scenario
 
@@ -20,7 +21,7 @@ class SocialGraph:
     """Agents as nodes; an edge per pair with a relationship or a talk.
 
     Edge attributes, all strings or ints so GraphML keeps them: `label` (the scenario's relationship),
-    `talks` (conversations so far), `last_talk` (ISO time the latest began) and `summary_<owner>`
+    `talks` (conversations so far), `last_talk` (ISO time the latest ended) and `summary_<owner>`
     (the owner's latest summary of the other, e.g. `summary_Ann` on the Ann–Bob edge).
     """
 
@@ -63,7 +64,8 @@ class SocialGraph:
         """Agents and every edge with its attributes, as plain JSON data."""
         return {
             "agents": list(self.graph.nodes),
-            "edges": [{"a": a, "b": b, "data": dict(data)} for a, b, data in self.graph.edges(data=True)],
+            "edges": sorted(({"a": min(a, b), "b": max(a, b), "data": dict(sorted(data.items()))}
+                             for a, b, data in self.graph.edges(data=True)), key=lambda e: (e["a"], e["b"])),
         }
 
     def set_state(self, state: dict[str, list]) -> None:
@@ -80,14 +82,10 @@ class SocialGraph:
 def social_graph_from_log(folder: RunFolder) -> SocialGraph:
     """Rebuild a run's social graph from its scenario and the finished ticks of its event log."""
     social = SocialGraph(folder.scenario())
-    reader = folder.reader()
-    last_tick = reader.last_complete_tick()
-    for record in reader.raw():
-        if record["tick"] > last_tick:
-            break
-        if record["kind"] == "conversation_started":
-            for a, b in combinations(record["agents"], 2):
-                social.record_conversation(a, b, datetime.fromisoformat(record["sim_time"]))
-        elif record["kind"] == "relationship":
-            social.set_summary(record["agents"][0], record["other"], record["summary"])
+    for event in folder.reader().events(kinds={"conversation_ended", "relationship"}, complete_ticks_only=True):
+        if isinstance(event, ConversationEnded):
+            for a, b in combinations(event.agents, 2):
+                social.record_conversation(a, b, event.sim_time)
+        elif isinstance(event, RelationshipUpdated):
+            social.set_summary(event.agents[0], event.other, event.summary)
     return social

@@ -52,8 +52,12 @@ class ActionList(BaseModel):
 
 def waking_day(agent: Agent, now: datetime) -> tuple[datetime, datetime]:
     """Today's wake and bed moments for the agent (bedtime after midnight belongs to this day)."""
-    wake = datetime.combine(now.date(), agent.persona.wake, tzinfo=now.tzinfo)
-    bed = datetime.combine(now.date(), agent.persona.bedtime, tzinfo=now.tzinfo)
+    persona = agent.persona
+    day = now.date()
+    if persona.bedtime <= persona.wake and now.time() < persona.bedtime:
+        day -= timedelta(days=1)  # past midnight, before a late bedtime: still yesterday's waking day
+    wake = datetime.combine(day, persona.wake, tzinfo=now.tzinfo)
+    bed = datetime.combine(day, persona.bedtime, tzinfo=now.tzinfo)
     if bed <= wake:
         bed += timedelta(days=1)
     return wake, bed
@@ -110,7 +114,8 @@ def _outline_steps(outline: list[OutlineItem], world: Map, home: str, start: dat
     for item in items:
         if not 0 <= item.hour <= 23:
             continue
-        at = start.replace(hour=item.hour, minute=0)
+        at = max(start, start.replace(hour=item.hour, minute=0)) if item.hour == start.hour else \
+            start.replace(hour=item.hour, minute=0)
         if start <= at < bed:
             moments.setdefault(at, item)
     if len(moments) < min(len(items), MIN_OUTLINE):

@@ -38,9 +38,12 @@ class Action(SoloActivity):
         scope.emit(ObjectChanged(tick=ctx.tick, sim_time=ctx.now, agents=list(self.participants), place=self.place,
                                  object=self.object, state=state))
 
+    def _state(self) -> str:
+        return self.step.object_state or "in use"
+
     def start(self, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> None:
         super().start(ctx, env, scope)
-        self._set_object(ctx, env, scope, self.step.object_state or "in use")
+        self._set_object(ctx, env, scope, self._state())
 
     async def advance(self, ctx: TickContext, env: ActivityEnv) -> None:
         if ctx.end >= self.until:
@@ -48,7 +51,8 @@ class Action(SoloActivity):
 
     def end(self, ctx: TickContext, env: ActivityEnv, scope: CallScope, how: str) -> None:
         super().end(ctx, env, scope, how)
-        self._set_object(ctx, env, scope, IDLE)
+        if self.object is not None and env.world.places.objects_at(self.place)[self.object] == self._state():
+            self._set_object(ctx, env, scope, IDLE)  # unless someone else has since put it to other use
 
     def extra_state(self) -> dict[str, Any]:
         return {"step": self.step.model_dump(mode="json")}

@@ -38,7 +38,6 @@ class Conversation(Activity):
             scope = self.scope(ctx, speaker.name, f"{number:04d}")
             partners = [p for p in self.participants if p != speaker.name]
             try:
-                await speaker.memory.commit(scope)
                 recollections = await recall_for(speaker, partners, self.history, self.place, ctx.now,
                                                  env.scenario.memory.retrieve_k, scope)
                 said = await next_line(speaker, partners, self.place, self.history, recollections, env.gateway,
@@ -66,12 +65,6 @@ class Conversation(Activity):
         self.reason = how
         scope.emit(ConversationEnded(tick=ctx.tick, sim_time=ctx.now, agents=list(self.participants),
                                      conversation_id=self.id, place=self.place, reason=how, lines=len(self.history)))
-        for name in self.participants:
-            rel = env.agents[name].relationship
-            for other in self.participants:
-                if other != name:
-                    rel(other).talks += 1
-                    rel(other).last_talk = ctx.now
         for a in self.participants:
             for b in self.participants:
                 if a < b:
