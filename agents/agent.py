@@ -39,7 +39,6 @@ class Outcome(BaseModel):
     others: list[str] = Field(default_factory=list)
     transcript: list[tuple[str, str]] = Field(default_factory=list)
     source_event: int | None = None
-    detail: str = ""
 
 
 class AgentState(BaseModel):

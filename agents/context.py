@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -10,20 +9,18 @@ from enum import IntEnum
 from pydantic import BaseModel
 
 from agents.gateway import CallScope
-from agents.seeding import stable_int, stable_rng
+from agents.seeding import stable_int
 
 
 class Phase(IntEnum):
     """The parts of a tick, in the order their events appear in the log."""
 
-    START = 0
     DECIDE = 1
     APPLY = 2
     ADVANCE = 3
-    PERCEIVE = 4
-    MEMORY = 5
-    REFLECT = 6
-    PROBE = 7
+    MEMORY = 4
+    REFLECT = 5
+    PROBE = 6
 
 
 @dataclass
@@ -53,9 +50,6 @@ class TickContext:
     def seed(self, *purpose: object) -> int:
         """A seed for one purpose in this tick, equal in every process."""
         return stable_int(self.run_seed, self.tick, *purpose)
-
-    def rng(self, *purpose: object) -> random.Random:
-        return stable_rng(self.run_seed, self.tick, *purpose)
 
     def drain(self) -> list[BaseModel]:
         """Everything emitted so far, in (phase, owner) order; buffers are emptied."""

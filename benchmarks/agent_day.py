@@ -76,6 +76,21 @@ class Timed(Backend):
             self.seconds += time.perf_counter() - started
 
 
+def awake_hours(scenario: Scenario, until: datetime | None = None) -> float:
+    """Agent-hours spent awake between the clock's start and `until`, from each persona's wake and bedtime."""
+    start, stop = scenario.clock.start, min(until or scenario.clock.stop, scenario.clock.stop)
+    total = timedelta()
+    for persona in scenario.agents:
+        day = start.date() - timedelta(days=1)
+        while day <= stop.date():
+            wake = datetime.combine(day, persona.wake)
+            bed = datetime.combine(day, persona.bedtime)
+            bed += timedelta(days=1) if bed <= wake else timedelta()
+            total += max(timedelta(), min(bed, stop) - max(wake, start))
+            day += timedelta(days=1)
+    return total / timedelta(hours=1)
+
+
 def run_day(scenario: Scenario, model: str, until: datetime | None = None) -> dict:
     """Run, then read the log: calls by agent and purpose, prompt tokens, wall and model seconds."""
     backend = Timed(build_backend(model))
@@ -91,7 +106,8 @@ def run_day(scenario: Scenario, model: str, until: datetime | None = None) -> di
             by_purpose[event.purpose].append(event.prompt_tokens)
     hours = (min(until or scenario.clock.stop, scenario.clock.stop) - scenario.clock.start) / timedelta(hours=1)
     return {"wall_s": wall, "model_s": backend.seconds, "calls": calls, "ticks": summary.ticks,
-            "agent_hours": hours * len(scenario.agents), "by_purpose": by_purpose}
+            "agent_hours": hours * len(scenario.agents), "awake_hours": awake_hours(scenario, until),
+            "by_purpose": by_purpose}
 
 
 def main() -> None:
@@ -117,8 +133,10 @@ def main() -> None:
         "benchmark": "agent_day", "agents": args.agents, "sim_hours": 24, "ticks": instant["ticks"],
         "store": args.store, "python": platform.python_version(), "machine": platform.machine(),
         "calls_per_agent_hour": round(instant["calls"] / instant["agent_hours"], 2),
+        "calls_per_awake_agent_hour": round(instant["calls"] / instant["awake_hours"], 2),
         "model_calls": instant["calls"], "wall_s": round(instant["wall_s"], 2),
         "overhead_ms_per_agent_tick": round(1000 * engine_s / (args.agents * instant["ticks"]), 3),
+        "overhead_ms_per_awake_agent_tick": round(1000 * engine_s / (instant["awake_hours"] * (timedelta(hours=1) / day.clock.step)), 3),
         "prompt_tokens_per_call": {"mean": round(statistics.mean(all_prompts), 1), "max": max(all_prompts),
                                    "by_purpose": prompts},
         "concurrency": {"sim_hours": 24, "latency_s": args.latency, "calls": serial["calls"],
@@ -133,6 +151,7 @@ def main() -> None:
             "agents": args.embedded_agents, "sim_hours": 2, "calls": embedded["calls"],
             "wall_s": round(embedded["wall_s"], 1),
             "calls_per_agent_hour_embedded": round(embedded["calls"] / embedded["agent_hours"], 2),
+            "calls_per_awake_agent_hour_embedded": round(embedded["calls"] / embedded["awake_hours"], 2),
         }
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")

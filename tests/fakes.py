@@ -43,8 +43,6 @@ class EchoFake(Backend):
         place = self.meeting_place
         if schema == "DayOutline":
             return {"items": [{"hour": h, "activity": f"spend time at {place}", "place": place} for h in (7, 10, 14, 18)]}
-        if schema in {"HourBlocks"}:
-            return {"blocks": [{"hour": h, "activity": f"spend time at {place}", "place": place} for h in range(24)][:18]}
         if schema == "ActionList":
             return {"actions": [{"minutes": 15, "action": "sit and chat", "object": "", "object_state": ""}]}
         if schema == "Reaction":

@@ -61,14 +61,12 @@ def minutes(n: float) -> timedelta:
 # --------------------------------------------------------------------------- the places tree
 
 
-def test_places_tree_names_areas_and_homes() -> None:
+def test_places_tree_names_areas_places_and_objects() -> None:
     places = PlaceGraph(town())
     assert places.place_names() == [
         "Hobbs Cafe", "Johnson Park", "Oak Hill College", "Oak Park", "Ann's flat", "Bob's flat",
     ]
-    homes = {"Ann": "Ann's flat", "Bob": "Bob's flat", "Cy": "Bob's flat"}
-    assert places.public_places(homes) == ["Hobbs Cafe", "Johnson Park", "Oak Hill College", "Oak Park"]
-    assert places.area_of("Oak Park") == "Campus"
+    assert places.tree.nodes["Oak Park"]["area"] == "Campus"
     assert places.tree.nodes["Hobbs Cafe/espresso machine"] == {
         "kind": "object", "place": "Hobbs Cafe", "name": "espresso machine", "state": IDLE,
     }
@@ -290,8 +288,7 @@ def test_social_graph_from_log(tmp_path: Path) -> None:
 
 def test_world_state_round_trip() -> None:
     world = World(town())
-    assert world.homes == {"Ann": "Ann's flat", "Bob": "Bob's flat", "Cy": "Bob's flat"}
-    assert world.relationship("Ann", "Bob") == "neighbours"
+    assert world.social.relationship("Ann", "Bob") == "neighbours"
     world.places.set_object_state("Hobbs Cafe", "counter", "being wiped")
     world.social.record_conversation("Bob", "Cy", WHEN)
     state = json.loads(json.dumps(world.get_state()))

@@ -92,14 +92,6 @@ class PlaceGraph:
     def place_names(self) -> list[str]:
         return [node for node, kind in self.tree.nodes(data="kind") if kind == "place"]
 
-    def public_places(self, homes: Mapping[str, str]) -> list[str]:
-        """Places that are nobody's home (`homes` maps agent to home): where strangers can meet."""
-        private = set(homes.values())
-        return [place for place in self.place_names() if place not in private]
-
-    def area_of(self, place: str) -> str:
-        return self.tree.nodes[place]["area"]
-
     def _path(self, origin: str, destination: str) -> list[str | _Hub]:
         return nx.shortest_path(self.routes, origin, destination, weight="us")
 

@@ -15,10 +15,6 @@ class World:
     def __init__(self, scenario: Scenario) -> None:
         self.places = PlaceGraph(scenario)
         self.social = SocialGraph(scenario)
-        self.homes: dict[str, str] = {agent.name: agent.home for agent in scenario.agents}
-
-    def relationship(self, a: str, b: str) -> str | None:
-        return self.social.relationship(a, b)
 
     def get_state(self) -> dict[str, Any]:
         return {"places": self.places.get_state(), "social": self.social.get_state()}

@@ -103,7 +103,7 @@ def _without_unfinished_items(data: dict[str, Any], error: ValidationError) -> d
     Returns None unless every error points into the last item of one top-level list.
     """
     places = {tuple(err["loc"][:2]) for err in error.errors()}
-    if len(places) != 1:
+    if len(places) != 1 or len(next(iter(places))) != 2:
         return None
     ((key, index),) = places
     items = data.get(key) if isinstance(key, str) else None
