@@ -85,6 +85,7 @@ def picnic_log() -> list[EventBase]:
         RunStarted(**at(0), run_id="town-1", scenario="small-town", seed=3, model="fake", until=at(3)["sim_time"]),
         memory(0, "Ann", "Ann is hosting a PICNIC on Sunday."),
         memory(0, "Bob", "Bob fixes bicycles."),
+        memory(0, "Cy", "Cy's plan: write about a picnic.", kind="plan"),  # first tick, but a plan: not seeded
         call(0, "Ann", "plan_day", 100),
         call(0, None, "plan_day", 40),
         TickCompleted(**at(0), positions=POSITIONS),

@@ -126,8 +126,9 @@ class DiffusionTracker:
                     track.expose(event.agent, Exposure(source="seeded", sim_time=event.sim_time))
 
     def _is_seed(self, event: MemoryAddedEvent) -> bool:
-        """A memory the scenario gave: no event caused it, and it was added in the run's first tick."""
-        return event.memory.source_event is None and event.tick == self._first_tick
+        """A memory the scenario gave: an observation no event caused, added in the run's first tick (not a plan)."""
+        memory = event.memory
+        return memory.kind == "observation" and memory.source_event is None and event.tick == self._first_tick
 
     def _heard(self, line: Utterance) -> None:
         """Every other participant hears a line; the speaker does not learn from its own words."""
