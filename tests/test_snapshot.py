@@ -167,3 +167,18 @@ def test_a_snapshot_restores_from_the_chroma_store(tmp_path: Path):
     restored = comparable_log(asyncio.run(resume()))
     original = [r for r in comparable_log(RunFolder(first.run_dir).events_path) if r["seq"] >= state["next_seq"]]
     assert len(original) > 50 and restored == original
+
+
+def test_a_wish_to_talk_that_loses_the_race_becomes_waiting():
+    from worlds.routine import Intent
+
+    env = _env("Ann", "Bob", "Cy")
+    scheduler = Scheduler()
+    clock = parse_scenario(SMALL_TOWN).clock
+    ctx = TickContext(tick=0, now=clock.start, step=clock.step, run_seed=1)
+    first = Intent(Conversation("", ["Ann", "Cy"], "Cafe"), "Cy")
+    second = Intent(Conversation("", ["Bob", "Cy"], "Cafe"), "Cy")
+    assert scheduler.start(first.activity, ctx, env)
+    assert not scheduler.start(second.activity, ctx, env)
+    second.refused(env)
+    assert env.agents["Bob"].state.waiting_for == "Cy" and env.agents["Ann"].state.waiting_for is None

@@ -100,8 +100,8 @@ class Engine:
         deciding = [a for _, a in sorted(agents.items()) if self._free_to_decide(a)]
         intents = await asyncio.gather(*(decide(a, ctx, env) for a in deciding))
         for intent in intents:
-            if intent is not None:
-                self.scheduler.start(intent.activity, ctx, env)
+            if intent is not None and not self.scheduler.start(intent.activity, ctx, env):
+                intent.refused(env)
         await self.scheduler.advance(ctx, env)
         events = self._collect(ctx)
         self.writer.number(events)

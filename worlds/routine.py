@@ -29,6 +29,13 @@ class Intent:
     """An activity an agent wants to start; the engine applies intents in name order."""
 
     activity: Activity
+    #: For a conversation: who to wait for instead if the partner was taken by an earlier intent.
+    otherwise_wait_for: str | None = None
+
+    def refused(self, env: ActivityEnv) -> None:
+        """Someone else got there first; a wish to talk becomes waiting to talk, not nothing."""
+        if self.otherwise_wait_for is not None:
+            env.agents[self.activity.participants[0]].state.waiting_for = self.otherwise_wait_for
 
 
 def _plan_event(ctx: TickContext, agent: Agent, level: str, steps: list[PlanStep]) -> PlanMade:
@@ -98,7 +105,7 @@ async def _reaction(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: Cal
         scope.emit(Reacted(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], other=other.name,
                            decision=decision.decision, reason=decision.reason))
         if decision.decision == "talk":
-            return Intent(Conversation(NEW, [agent.name, other.name], agent.state.place))
+            return Intent(Conversation(NEW, [agent.name, other.name], agent.state.place), other.name)
         if decision.decision == "wait":
             agent.state.waiting_for = other.name
         return None
@@ -109,7 +116,7 @@ def _waited_for(agent: Agent, ctx: TickContext, env: ActivityEnv) -> Intent | No
     """Now free: talk to whoever the agent decided to wait for, if that is still possible."""
     other, agent.state.waiting_for = env.agents.get(agent.state.waiting_for or ""), None
     if _can_talk(agent, other, ctx.now, env):
-        return Intent(Conversation(NEW, [agent.name, other.name], agent.state.place))
+        return Intent(Conversation(NEW, [agent.name, other.name], agent.state.place), other.name)
     return None
 
 
