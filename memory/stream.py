@@ -86,14 +86,19 @@ class MemoryStream:
         the log is the point of truth, and a crash may leave the store a tick ahead of it.
         """
         stored = self.store.load(self.agent)
-        saved = [r for r in stored if durable_until is None or r.created <= durable_until]
-        self.store.discard([r.id for r in stored[len(saved):]])
-        if saved:
-            self.index_records(saved, np.asarray([r.embedding for r in saved], dtype=np.float32))
+        self._keep(stored, [r for r in stored if durable_until is None or r.created <= durable_until])
         for record in reversed(self.records):
             if record.kind == "reflection":
                 break
             self.importance_since_reflection += record.importance
+
+    def _keep(self, stored: list[MemoryRecord], kept: list[MemoryRecord]) -> None:
+        """Index exactly `kept`, a prefix of the stored rows, and drop the rest so their ids can be written again."""
+        self.store.discard([r.id for r in stored[len(kept):]])
+        self.index = VectorIndex()
+        self.records, self.by_id = [], {}
+        if kept:
+            self.index_records(kept, np.asarray([r.embedding for r in kept], dtype=np.float32))
 
     def index_records(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
         """Make already-stored records retrievable: used on reload, and by bulk loaders with a vector matrix."""
@@ -206,16 +211,10 @@ class MemoryStream:
     def set_state(self, state: dict) -> None:
         """Rewind to a snapshot: the first `count` stored records, with their access times as they were."""
         stored = self.store.load(self.agent)
-        saved = stored[: state["count"]]
-        if len(saved) != state["count"]:
-            raise ValueError(f"{self.agent}: the store holds {len(saved)} memories, the snapshot needs {state['count']}")
-        self.store.discard([r.id for r in stored[len(saved):]])
+        if len(stored) < state["count"]:
+            raise ValueError(f"{self.agent}: the store holds {len(stored)} memories, the snapshot needs {state['count']}")
         accessed = [datetime.fromisoformat(t) for t in state["last_accessed"]]
-        saved = [r.model_copy(update={"last_accessed": t}) for r, t in zip(saved, accessed)]
-        self.index = VectorIndex()
-        self.records, self.by_id = [], {}
-        if saved:
-            self.index_records(saved, np.asarray([r.embedding for r in saved], dtype=np.float32))
+        self._keep(stored, [r.model_copy(update={"last_accessed": t}) for r, t in zip(stored, accessed)])
         self.pending = [PendingMemory.model_validate(p) for p in state["pending"]]
         self.importance_since_reflection = state["importance_since_reflection"]
 

@@ -65,9 +65,7 @@ class Engine:
                     break
                 tick = self.next_tick
                 events = await self.step(tick)
-                self.env.gateway.checkpoint()  # answers before the log lines that cite them
-                self.writer.write(events)
-                self.writer.sync()  # the log first: it is the point of truth ...
+                self._write(events)  # the log first: it is the point of truth ...
                 self.next_tick = tick + 1
                 if self.next_tick % self.scenario.memory.flush_every == 0:
                     self.store.flush(access_times=False)  # ... then, now and then, the store it feeds
@@ -85,10 +83,8 @@ class Engine:
             if not agent.memory.records:
                 for fact in agent.persona.memories:
                     agent.memory.remember("observation", fact, ctx.now)
-        await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in sorted(self.agents.items())))
-        self.env.gateway.checkpoint()
-        self.writer.write([from_report(r, ctx.tick, ctx.now) for r in ctx.drain()])
-        self.writer.sync()
+        await self._score_queued(ctx)
+        self._write(self._collect(ctx))
         self.store.flush()
 
     async def step(self, tick: int) -> list[EventBase]:
@@ -122,6 +118,17 @@ class Engine:
     def _collect(self, ctx: TickContext) -> list[EventBase]:
         return [from_report(item, ctx.tick, ctx.now) for item in ctx.drain()]
 
+    def _write(self, events: list[EventBase]) -> None:
+        """Commit the model answers first, then write and fsync the events that cite them."""
+        self.env.gateway.checkpoint()
+        self.writer.write(events)
+        self.writer.sync()
+
+    async def _score_queued(self, ctx: TickContext, at_least: int = 1) -> None:
+        """Score each agent's queued memories in one call, all agents at once, where `at_least` have queued."""
+        ready = [(n, a) for n, a in sorted(self.agents.items()) if len(a.memory.pending) >= at_least]
+        await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in ready))
+
     def _perceive(self, ctx: TickContext, events: list[EventBase], positions: dict[str, str]) -> None:
         ends = conversation_ends(events)
         for agent in self.agents.values():
@@ -133,9 +140,7 @@ class Engine:
 
     async def _remember_and_reflect(self, ctx: TickContext) -> None:
         """New memories are scored here, in one call per agent, once `memory.commit_batch` have queued up."""
-        batch = self.scenario.memory.commit_batch
-        full = [(n, a) for n, a in sorted(self.agents.items()) if len(a.memory.pending) >= batch]
-        await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in full))
+        await self._score_queued(ctx, self.scenario.memory.commit_batch)
         due = [(n, a) for n, a in sorted(self.agents.items()) if a.memory.should_reflect() and not a.asleep]
         await asyncio.gather(*(self._reflect(n, a, ctx) for n, a in due))
 
@@ -163,13 +168,11 @@ class Engine:
         ctx = self.context(self.next_tick)
         if status != "failed":
             self.scheduler.end_all(ctx, self.env, "run_ended")
-            await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in sorted(self.agents.items())))
+            await self._score_queued(ctx)
         if status == "completed":
             await ask_due(self.scenario.probes, self.probes_done, ctx, self.agents, self.env.gateway, final=True)
         ended = RunEnded(tick=ctx.tick, sim_time=ctx.now, status=status, ticks=self.next_tick, detail=detail)
-        self.env.gateway.checkpoint()
-        self.writer.write([*self._collect(ctx), ended] if status != "failed" else [ended])
-        self.writer.sync()
+        self._write([*self._collect(ctx), ended])
         if status != "failed":
             self.store.flush()
         return ended

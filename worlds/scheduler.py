@@ -30,12 +30,8 @@ class Scheduler:
     def __init__(self) -> None:
         self.running: dict[str, Activity] = {}
         self.agenda: list[Appointment] = []
+        #: Counts starts and stops: numbers new activities and orders their events in the log.
         self.serial = 0
-        self.applied = 0
-
-    def new_id(self, prefix: str, tick: int) -> str:
-        self.serial += 1
-        return f"{prefix}{tick:05d}-{self.serial}"
 
     def available(self, names: list[str], env: ActivityEnv) -> bool:
         """True when every participant is free or only in an interruptible activity."""
@@ -48,9 +44,9 @@ class Scheduler:
         """Acquire the participants (interrupting routines) and start; False if someone is unavailable."""
         if not self.available(activity.participants, env):
             return False
-        if not activity.id:
-            activity.id = self.new_id(activity.kind[0], ctx.tick)
         scope = self._apply_scope(ctx)
+        if not activity.id:
+            activity.id = f"{activity.kind[0]}{ctx.tick:05d}-{self.serial}"
         for name in activity.participants:
             current = env.agents[name].state.activity
             if current is not None:
@@ -87,8 +83,8 @@ class Scheduler:
 
     def _apply_scope(self, ctx: TickContext):
         """A fresh buffer per start or stop, numbered so the log keeps the order they happened in."""
-        self.applied += 1
-        return ctx.scope(Phase.APPLY, f"{self.applied:09d}")
+        self.serial += 1
+        return ctx.scope(Phase.APPLY, f"{self.serial:09d}")
 
     @staticmethod
     def _release(activity: Activity, env: ActivityEnv) -> None:
@@ -100,12 +96,11 @@ class Scheduler:
     def get_state(self) -> dict[str, Any]:
         return {
             "serial": self.serial,
-            "applied": self.applied,
             "running": [self.running[k].get_state() for k in sorted(self.running)],
             "agenda": [a.model_dump(mode="json") for a in self.agenda],
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.serial, self.applied = state["serial"], state["applied"]
+        self.serial = state["serial"]
         self.running = {s["id"]: restore(s) for s in state["running"]}
         self.agenda = [Appointment.model_validate(a) for a in state["agenda"]]

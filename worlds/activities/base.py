@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from agents.agent import Agent, Outcome
 from agents.context import Phase, TickContext
 from agents.gateway import CallScope, ModelGateway
-from worlds.events import ActivityEnded, ActivityStarted, EventBase
+from worlds.events import ActivityEnded, ActivityStarted
 from worlds.scenario import Scenario
 from worlds.world import World
 
@@ -95,15 +95,12 @@ class SoloActivity(Activity):
     object: str | None = None
     until: Any = None
 
-    def started_event(self, ctx: TickContext) -> EventBase:
-        return ActivityStarted(
-            tick=ctx.tick, sim_time=ctx.now, agents=list(self.participants), activity_id=self.id, activity=self.kind,
-            place=self.place, description=self.description, object=self.object, until=self.until,
-        )
-
     def start(self, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> None:
         super().start(ctx, env, scope)
-        scope.emit(self.started_event(ctx))
+        scope.emit(ActivityStarted(
+            tick=ctx.tick, sim_time=ctx.now, agents=list(self.participants), activity_id=self.id, activity=self.kind,
+            place=self.place, description=self.description, object=self.object, until=self.until,
+        ))
 
     def end(self, ctx: TickContext, env: ActivityEnv, scope: CallScope, how: str) -> None:
         scope.emit(ActivityEnded(tick=ctx.tick, sim_time=ctx.now, agents=list(self.participants), activity_id=self.id,

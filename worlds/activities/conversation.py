@@ -19,7 +19,6 @@ class Conversation(Activity):
     def __init__(self, activity_id: str, participants: list[str], place: str) -> None:
         super().__init__(activity_id, participants, place)
         self.history: list[tuple[str, str]] = []
-        self.reason = ""
 
     def status(self, agent: str) -> str:
         others = " and ".join(p for p in self.participants if p != agent)
@@ -62,7 +61,6 @@ class Conversation(Activity):
 
     def end(self, ctx: TickContext, env: ActivityEnv, scope: CallScope, how: str) -> None:
         """`how` is a conversation end reason, or interrupted / run_ended."""
-        self.reason = how
         scope.emit(ConversationEnded(tick=ctx.tick, sim_time=ctx.now, agents=list(self.participants),
                                      conversation_id=self.id, place=self.place, reason=how, lines=len(self.history)))
         for a in self.participants:
@@ -78,8 +76,7 @@ class Conversation(Activity):
                        others=[p for p in self.participants if p != agent], transcript=list(self.history))
 
     def extra_state(self) -> dict[str, Any]:
-        return {"history": [list(line) for line in self.history], "reason": self.reason}
+        return {"history": [list(line) for line in self.history]}
 
     def restore_extra(self, state: dict[str, Any]) -> None:
         self.history = [(who, text) for who, text in state["history"]]
-        self.reason = state["reason"]
