@@ -73,3 +73,19 @@ def test_a_bad_embeddings_spec_writes_no_run_folder(small_town, tmp_path):
     result = CliRunner().invoke(app, ["run", str(small_town), "--model", "fake", "--embeddings", "nope",
                                       "--out", str(tmp_path / "runs")])
     assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+
+
+def test_output_files_in_missing_folders_are_input_errors(small_town, tmp_path):
+    from typer.testing import CliRunner
+
+    from worlds.cli import app
+
+    (tmp_path / "scenario.yaml").write_text(small_town.read_text())
+    log = '{"seq":0,"tick":0,"sim_time":"2023-01-01T08:00:00","agents":[],"kind":"tick","positions":{}}\n'
+    (tmp_path / "events.jsonl").write_text(log)
+    runner = CliRunner()
+    for args in (["stats", str(tmp_path), "--graphml", str(tmp_path / "nowhere" / "g.graphml")],
+                 ["harvest", str(tmp_path), "-o", str(tmp_path / "nowhere" / "c.jsonl")],
+                 ["harvest", str(tmp_path), "-o", str(tmp_path)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, (args, result.output)

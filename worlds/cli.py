@@ -90,6 +90,15 @@ def _stop_time(until: str | None, clock: Clock) -> datetime:
         raise InputError(f"--until: {exc}") from None
 
 
+def _output_file(path: Path, option: str) -> Path:
+    """A file the user asked us to write: its folder must exist, or it is the user's to fix (exit 2)."""
+    if not path.parent.is_dir():
+        raise InputError(f"{option} {path}: no folder {path.parent} to write into")
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a folder, give a file name")
+    return path
+
+
 def _summary_line(scenario: Scenario, until: datetime) -> str:
     clock = scenario.clock
     ticks = clock.ticks_until(until)
@@ -221,7 +230,7 @@ def stats(
     else:
         _print_stats(report)
     if graphml is not None:
-        social_graph_from_log(folder).to_graphml(graphml)
+        social_graph_from_log(folder).to_graphml(_output_file(graphml, "--graphml"))
         err.print(f"social graph → [bold]{escape(str(graphml))}[/bold]", highlight=False)
 
 
@@ -342,7 +351,7 @@ def harvest_command(
 ) -> None:
     """Turn every conversation in the runs into one corpus record each."""
     folders = [RunFolder.open(path) for path in runs]
-    counts = harvest(folders, fmt, output, min_turns=min_turns, with_metadata=metadata)
+    counts = harvest(folders, fmt, _output_file(output, "--output"), min_turns=min_turns, with_metadata=metadata)
     out.print(f"[green]{counts.written}[/green] conversations → {output} ({fmt})", highlight=False)
     if counts.unfinished:
         out.print(f"[yellow]{counts.unfinished} unfinished conversations skipped[/yellow] (no end in the log)",
