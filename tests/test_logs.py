@@ -129,4 +129,4 @@ def test_cli_shows_what_it_left_out(tmp_path: Path):
     table = runner.invoke(app, ["stats", str(folder.path)])
     assert table.exit_code == 0 and "left out" in table.stdout
     harvested = runner.invoke(app, ["harvest", str(folder.path), "-o", str(tmp_path / "c.jsonl")])
-    assert harvested.exit_code == 0 and "1 unfinished conversations skipped" in harvested.stdout
+    assert harvested.exit_code == 0 and "1 unfinished conversations or sessions skipped" in harvested.stdout

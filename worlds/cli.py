@@ -33,8 +33,9 @@ from worlds.events import EventBase
 from worlds.harvest import HarvestFormat, harvest
 from worlds.runfolder import RunFolder
 from worlds.runner import RunSummary, execute_run
-from worlds.scenario import Scenario, ScenarioError, load_scenario
+from worlds.scenario import Scenario, ScenarioError, SocietyScenario, load_any
 from worlds.social import social_graph_from_log
+from worlds.society.batch import run_batch
 from worlds.stats import RunStats, compute_stats
 from worlds.timeparse import format_duration, parse_moment
 
@@ -113,7 +114,13 @@ def _summary_line(scenario: Scenario, until: datetime) -> str:
 @friendly_errors
 def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
     """Check a scenario file; print every problem as FILE:LINE: field: message."""
-    loaded = load_scenario(scenario)
+    loaded = load_any(scenario)
+    if isinstance(loaded, SocietyScenario):
+        society = loaded.society
+        out.print(f"[green]ok[/green] {scenario} — {loaded.name}: role-play batch, "
+                  f"{len(society.assistant_roles.names)} assistant × {len(society.user_roles.names)} user roles, "
+                  f"{society.tasks_per_pair} tasks per pair", highlight=False)
+        return
     out.print(f"[green]ok[/green] {scenario} — {_summary_line(loaded, loaded.clock.stop)}", highlight=False)
 
 
@@ -138,8 +145,17 @@ def run(
         Path | None, typer.Option(help="Answer every model call from this earlier run's cache; never call a model.")
     ] = None,
 ) -> None:
-    """Run a scenario into a new run folder, with a progress bar over simulated time."""
-    loaded = load_scenario(scenario)
+    """Run a scenario into a new run folder, with a progress bar over simulated time.
+
+    A role-play batch (a scenario with `society:`) runs into `OUT/NAME/` instead, and the same
+    command resumes it there, skipping every session already written.
+    """
+    loaded = load_any(scenario)
+    if isinstance(loaded, SocietyScenario):
+        if until or replay or embeddings:
+            raise InputError("--until, --replay and --embeddings apply to world runs, not to a role-play batch")
+        _run_batch(loaded.model_copy(update={"seed": seed}) if seed is not None else loaded, out_dir, model)
+        return
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
     stop = _stop_time(until, loaded.clock)
@@ -193,6 +209,37 @@ async def _run_with_progress(
             )
         finally:
             loop.remove_signal_handler(signal.SIGINT)
+
+
+def _run_batch(scenario: SocietyScenario, out_dir: Path, model: str | None) -> None:
+    society = scenario.society
+    pairs = len(society.assistant_roles.names) * len(society.user_roles.names)
+    err.print(f"[bold]simulacra[/bold] {scenario.name}: role-play batch, {len(society.assistant_roles.names)} assistant "
+              f"× {len(society.user_roles.names)} user roles, {society.tasks_per_pair} tasks per pair, "
+              f"{society.concurrency} sessions at once → {out_dir / scenario.name}", highlight=False)
+    progress = Progress(TextColumn("[bold blue]sessions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err)
+    task = progress.add_task("sessions", total=pairs * society.tasks_per_pair)
+    try:
+        with progress:
+            summary = asyncio.run(run_batch(scenario, out_dir, model,
+                                            on_progress=lambda n, total: progress.update(task, completed=n, total=total)))
+    except KeyboardInterrupt:
+        err.print(f"[yellow]interrupted[/yellow]: every finished session is saved in {out_dir / scenario.name}; "
+                  "run the same command again to carry on")
+        raise typer.Exit(130) from None
+    c = summary.counters
+    table = Table(title=f"Batch {summary.folder}", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, value in (("sessions planned", summary.planned), ("already done (skipped)", summary.skipped),
+                         ("finished now", summary.finished), ("role pairs without tasks", summary.pairs_failed),
+                         *((f"ended: {reason}", n) for reason, n in summary.reasons.items()),
+                         ("model calls", c.calls), ("retries", c.retries), ("repairs", c.repairs),
+                         ("fallbacks", c.fallbacks)):
+        table.add_row(label, str(value))
+    out.print(table)
+    out.print(f"next:\n  simulacra harvest {summary.folder} --format openai -o corpus.jsonl", highlight=False)
 
 
 def _print_run_summary(summary: RunSummary, total: int) -> None:
@@ -261,6 +308,7 @@ def _totals_table(report: RunStats) -> Table:
     totals.add_column("count", justify="right")
     for label, value in (
         ("conversations", report.conversations), ("utterances", report.utterances),
+        ("role-play sessions", report.sessions), ("session messages", report.session_messages),
         ("memories", report.memories), ("reflections", report.reflections), ("retrievals", report.retrievals),
         ("model calls", report.model_calls), ("cache hits", report.cache_hits),
         ("prompt tokens", report.tokens.prompt), ("completion tokens", report.tokens.completion),
@@ -268,6 +316,8 @@ def _totals_table(report: RunStats) -> Table:
         ("errors", f.errors), ("warnings", f.warnings),
     ):
         totals.add_row(label, f"[red]{value}[/red]" if value and label in {"errors", "fallbacks"} else str(value))
+    for reason, count in report.session_ends.items():
+        totals.add_row(f"sessions ended: {reason}", str(count))
     if report.sim_hours is not None:
         totals.add_row("simulated hours", f"{report.sim_hours:g}")
     if report.incomplete_tail_events:
@@ -346,16 +396,18 @@ def harvest_command(
     runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="One or more run folders.")],
     fmt: Annotated[HarvestFormat, typer.Option("--format", help="openai (chat messages) or sharegpt.")] = "openai",
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write.")] = Path("corpus.jsonl"),
-    min_turns: Annotated[int, typer.Option(help="Skip conversations with fewer lines.")] = 2,
+    min_turns: Annotated[int, typer.Option(help="Skip conversations and sessions with fewer lines.")] = 2,
     metadata: Annotated[bool, typer.Option(help="Attach run/participants/place/time metadata.")] = True,
 ) -> None:
-    """Turn every conversation in the runs into one corpus record each."""
+    """Turn every conversation and role-play session in the runs into one corpus record each."""
     folders = [RunFolder.open(path) for path in runs]
     counts = harvest(folders, fmt, _output_file(output, "--output"), min_turns=min_turns, with_metadata=metadata)
-    out.print(f"[green]{counts.written}[/green] conversations → {output} ({fmt})", highlight=False)
+    talks = counts.written - counts.sessions
+    out.print(f"[green]{counts.written}[/green] records → {output} ({fmt}): {talks} conversations, "
+              f"{counts.sessions} role-play sessions", highlight=False)
     if counts.unfinished:
-        out.print(f"[yellow]{counts.unfinished} unfinished conversations skipped[/yellow] (no end in the log)",
-                  highlight=False)
+        out.print(f"[yellow]{counts.unfinished} unfinished conversations or sessions skipped[/yellow] "
+                  f"(no end in the log)", highlight=False)
 
 
 def main() -> None:

@@ -14,9 +14,10 @@ from agents.context import Phase, TickContext
 from agents.gateway import ModelGateway
 from memory.stores import MemoryStore
 from worlds.activities.base import ActivityEnv
+from worlds.activities.roleplay import session_appointments
 from worlds.eventlog import EventWriter
 from worlds.events import EventBase, RunEnded, TickCompleted, Warning_, from_report
-from worlds.perception import conversation_ends, perceptions
+from worlds.perception import activity_ends, perceptions
 from worlds.probes import ask_due
 from worlds.routine import decide
 from worlds.scenario import Scenario
@@ -37,6 +38,7 @@ class Engine:
         self.store = store
         self.env = ActivityEnv(world=world, agents=agents, gateway=gateway, scenario=scenario)
         self.scheduler = Scheduler()
+        self.scheduler.agenda = session_appointments(scenario)
         self.next_tick = 0
         self.probes_done: set[int] = set()
         self.stop_requested = False
@@ -130,7 +132,7 @@ class Engine:
         await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in ready))
 
     def _perceive(self, ctx: TickContext, events: list[EventBase], positions: dict[str, str]) -> None:
-        ends = conversation_ends(events)
+        ends = activity_ends(events)
         for agent in self.agents.values():
             for outcome in agent.state.outcomes:
                 outcome.source_event = ends.get(outcome.activity_id, outcome.source_event)

@@ -13,7 +13,7 @@ from worlds.events import EVENT_ADAPTER, Event, EventBase
 
 EVENTS_FILE = "events.jsonl"
 #: Records that end a unit the engine writes and syncs at once: a tick, or the run's closing block.
-_CLOSING_KINDS = frozenset({"tick", "run_ended"})
+_CLOSING_KINDS = frozenset({"tick", "run_ended", "batch_unit"})
 
 
 class LogExtent(NamedTuple):
@@ -30,6 +30,22 @@ class EventWriter:
         self.path = path
         self.next_seq = next_seq
         self._file = path.open("a", encoding="utf-8")
+
+    @classmethod
+    def reopen(cls, path: Path) -> EventWriter:
+        """Carry on an existing log: cut what follows its last closed unit (a crash's leftovers), number on."""
+        keep = offset = records = kept_records = 0
+        with path.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break
+                offset += len(line)
+                records += 1
+                if json.loads(line).get("kind") in _CLOSING_KINDS:
+                    keep, kept_records = offset, records
+        with path.open("r+b") as handle:
+            handle.truncate(keep)
+        return cls(path, next_seq=kept_records)
 
     def number(self, events: Iterable[EventBase]) -> None:
         """Give events their log position now, so memories can cite them before they are written."""

@@ -14,6 +14,12 @@ from agents.gateway.records import (
     ModelRepairRecord,
     ModelRetryRecord,
 )
+from agents.roleplay.records import (
+    CriticChoiceRecord,
+    SessionEndedRecord,
+    SessionMessageRecord,
+    SessionStartedRecord,
+)
 from memory.reports import (
     ImportanceScored,
     MemoryAdded,
@@ -184,6 +190,39 @@ class ReflectionEvent(EventBase, ReflectionRecorded):
     pass
 
 
+class SessionStarted(EventBase, SessionStartedRecord):
+    """A role-play session with its task settled; `agents` are the world agents in it."""
+
+
+class SessionMessage(EventBase, SessionMessageRecord):
+    pass
+
+
+class CriticChose(EventBase, CriticChoiceRecord):
+    pass
+
+
+class SessionEnded(EventBase, SessionEndedRecord):
+    pass
+
+
+class TasksBrainstormed(EventBase):
+    """A batch's tasks for one pair of roles; a re-run uses these instead of asking again."""
+
+    kind: Literal["tasks_brainstormed"] = "tasks_brainstormed"
+    assistant_role: str
+    user_role: str
+    requested: int
+    tasks: list[str]
+
+
+class BatchUnitDone(EventBase):
+    """Closes one unit of a batch (its start, a pair's tasks, a session): what precedes it is complete."""
+
+    kind: Literal["batch_unit"] = "batch_unit"
+    unit: str
+
+
 class Warning_(EventBase):
     kind: Literal["warning"] = "warning"
     message: str
@@ -199,7 +238,9 @@ Event = Annotated[
     RunStarted | RunEnded | TickCompleted | Moved | ActivityStarted | ActivityEnded | ObjectChanged | PlanMade
     | Reacted | RelationshipUpdated | ProbeAnswered | ConversationStarted | Utterance | ConversationEnded
     | ModelCall | ModelRetry | ModelRepair | ModelFallback
-    | MemoryAddedEvent | ImportanceScoredEvent | MemoryRetrievedEvent | ReflectionEvent | Warning_ | Error,
+    | MemoryAddedEvent | ImportanceScoredEvent | MemoryRetrievedEvent | ReflectionEvent
+    | SessionStarted | SessionMessage | CriticChose | SessionEnded | TasksBrainstormed | BatchUnitDone
+    | Warning_ | Error,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -207,7 +248,8 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 _FROM_REPORT = {
     cls.model_fields["kind"].default: cls
     for cls in (ModelCall, ModelRetry, ModelRepair, ModelFallback,
-                MemoryAddedEvent, ImportanceScoredEvent, MemoryRetrievedEvent, ReflectionEvent)
+                MemoryAddedEvent, ImportanceScoredEvent, MemoryRetrievedEvent, ReflectionEvent,
+                SessionStarted, SessionMessage, CriticChose, SessionEnded)
 }
 
 

@@ -1,4 +1,4 @@
-"""Conversations from run logs become training records: OpenAI chat JSONL or ShareGPT."""
+"""Conversations and role-play sessions from run logs become training records: OpenAI chat JSONL or ShareGPT."""
 
 from __future__ import annotations
 
@@ -11,11 +11,20 @@ from typing import Literal
 from pydantic import BaseModel
 
 from agents.persona import Persona
-from worlds.events import ConversationEnded, ConversationStarted, RunStarted, Utterance
+from worlds.events import (
+    ConversationEnded,
+    ConversationStarted,
+    RunStarted,
+    SessionEnded,
+    SessionMessage,
+    SessionStarted,
+    Utterance,
+)
 from worlds.runfolder import RunFolder
 
 HarvestFormat = Literal["openai", "sharegpt"]
 _CONVERSATION_KINDS = {"run_started", "conversation_started", "utterance", "conversation_ended"}
+_SESSION_KINDS = {"run_started", "session_started", "session_message", "session_ended"}
 
 
 class HarvestedConversation(BaseModel):
@@ -54,6 +63,70 @@ def read_conversations(folder: RunFolder) -> Iterator[HarvestedConversation]:
     yield from open_.values()
 
 
+class HarvestedSession(BaseModel):
+    """A role-play session as read back from the log: roles, tasks, turns and why it stopped."""
+
+    run: str
+    scenario: str
+    model: str
+    start: SessionStarted
+    turns: list[SessionMessage]
+    end: SessionEnded | None = None
+
+
+def read_sessions(folder: RunFolder) -> Iterator[HarvestedSession]:
+    """Every role-play session in the closed part of a log, in the order they ended; unended ones last."""
+    run = scenario = model = ""
+    open_: dict[str, HarvestedSession] = {}
+    for event in folder.reader().events(_SESSION_KINDS, complete_ticks_only=True):
+        if isinstance(event, RunStarted):
+            run, scenario, model = event.run_id, event.scenario, event.model
+        elif isinstance(event, SessionStarted):
+            open_[event.session_id] = HarvestedSession(run=run, scenario=scenario, model=model, start=event, turns=[])
+        elif isinstance(event, SessionMessage) and event.session_id in open_:
+            open_[event.session_id].turns.append(event)
+        elif isinstance(event, SessionEnded) and event.session_id in open_:
+            done = open_.pop(event.session_id)
+            done.end = event
+            yield done
+    yield from open_.values()
+
+
+def session_record(session: HarvestedSession, fmt: HarvestFormat, personas: dict[str, Persona],
+                   with_metadata: bool) -> dict:
+    """One corpus record: the assistant's role (and persona) and the task as the system prompt."""
+    start = session.start
+    persona = personas.get(start.assistant_agent or "")
+    described = persona.describe().rstrip(".") if persona else ""
+    who = described if persona and start.assistant_role == start.assistant_agent else \
+        f"the {start.assistant_role}" + (f", played by {described}" if persona else "")
+    task = start.specified_task or start.task
+    steps = "".join(f"\n{i}. {s}" for i, s in enumerate(start.subtasks, 1))
+    system = f"You are {who}. You are helping the {start.user_role} with this task: {task}{steps}"
+    pairs = [("user" if t.role == "user" else "assistant", t.content) for t in session.turns]
+    record = _chat(system, pairs, fmt)
+    if with_metadata:
+        end = session.end
+        record["metadata"] = {
+            "run": session.run, "scenario": session.scenario, "model": session.model, "kind": "roleplay",
+            "session_id": start.session_id, "assistant_role": start.assistant_role, "user_role": start.user_role,
+            "assistant_agent": start.assistant_agent, "user_agent": start.user_agent, "task": start.task,
+            "specified_task": start.specified_task, "subtasks": start.subtasks,
+            "sim_start": start.sim_time.isoformat(), "sim_end": end.sim_time.isoformat() if end else None,
+            "end_reason": end.reason if end else None, "messages": len(session.turns),
+        }
+    return record
+
+
+def _chat(system: str, pairs: list[tuple[str, str]], fmt: HarvestFormat) -> dict:
+    """Messages in the chosen format: `pairs` are (user|assistant, text) after the system prompt."""
+    if fmt == "openai":
+        return {"messages": [{"role": "system", "content": system}]
+                + [{"role": role, "content": text} for role, text in pairs]}
+    return {"system": system,
+            "conversations": [{"from": "gpt" if role == "assistant" else "human", "value": text} for role, text in pairs]}
+
+
 def _roles(conv: HarvestedConversation) -> tuple[str, str]:
     """The first speaker plays the user; the one who answers plays the assistant."""
     first = conv.lines[0][0]
@@ -63,7 +136,8 @@ def _roles(conv: HarvestedConversation) -> tuple[str, str]:
 
 def _metadata(conv: HarvestedConversation, user: str, assistant: str) -> dict:
     return {
-        "run": conv.run, "scenario": conv.scenario, "model": conv.model, "conversation_id": conv.conversation_id,
+        "run": conv.run, "scenario": conv.scenario, "model": conv.model, "kind": "conversation",
+        "conversation_id": conv.conversation_id,
         "participants": conv.participants, "user_agent": user, "assistant_agent": assistant, "place": conv.place,
         "sim_start": conv.sim_start.isoformat(), "sim_end": conv.sim_end.isoformat() if conv.sim_end else None,
         "end_reason": conv.end_reason, "turns": len(conv.lines),
@@ -77,42 +151,50 @@ def to_record(
     user, assistant = _roles(conv)
     others = ", ".join(p for p in conv.participants if p != assistant)
     system = f"You are {personas[assistant].describe()} You are at {conv.place}, talking with {others}."
-    if fmt == "openai":
-        messages = [{"role": "system", "content": system}] + [
-            {"role": "assistant" if who == assistant else "user", "content": text} for who, text in conv.lines
-        ]
-        record: dict = {"messages": messages}
-    else:
-        turns = [{"from": "gpt" if who == assistant else "human", "value": text} for who, text in conv.lines]
-        record = {"system": system, "conversations": turns}
+    record = _chat(system, [("assistant" if who == assistant else "user", text) for who, text in conv.lines], fmt)
     if with_metadata:
         record["metadata"] = _metadata(conv, user, assistant)
     return record
 
 
 class HarvestCounts(BaseModel):
-    """What a harvest wrote, and what it left out because the log never saw those conversations end."""
+    """What a harvest wrote, and what it left out because the log never saw those dialogues end."""
 
     written: int = 0
+    sessions: int = 0
     unfinished: int = 0
+
+
+def _worth_keeping(lines: list[str], speakers: set[str], min_turns: int) -> bool:
+    return len(lines) >= min_turns and len(speakers) >= 2
 
 
 def harvest(
     folders: list[RunFolder], fmt: HarvestFormat, out: Path, min_turns: int = 2, with_metadata: bool = True
 ) -> HarvestCounts:
-    """Write every ended conversation with at least `min_turns` lines from two speakers; count the unfinished."""
+    """Write every ended conversation and session with at least `min_turns` lines from two speakers.
+
+    Conversations come first in the order they ended, then sessions in id order (a batch logs them
+    in the order they finished); the unfinished are counted, not written.
+    """
     counts = HarvestCounts()
     partial = out.with_name(out.name + ".partial")
     with partial.open("w", encoding="utf-8") as handle:
         for folder in folders:
-            personas = {p.name: p for p in folder.scenario().agents}
+            personas = {p.name: p for p in folder.personas()}
             for conv in read_conversations(folder):
                 if conv.end_reason is None:
                     counts.unfinished += 1
-                    continue
-                if len(conv.lines) < min_turns or len(set(who for who, _ in conv.lines)) < 2:
-                    continue
-                handle.write(json.dumps(to_record(conv, fmt, personas, with_metadata), ensure_ascii=False) + "\n")
-                counts.written += 1
+                elif _worth_keeping([t for _, t in conv.lines], {w for w, _ in conv.lines}, min_turns):
+                    handle.write(json.dumps(to_record(conv, fmt, personas, with_metadata), ensure_ascii=False) + "\n")
+                    counts.written += 1
+            for session in sorted(read_sessions(folder), key=lambda s: s.start.session_id):
+                if session.end is None:
+                    counts.unfinished += 1
+                elif _worth_keeping([t.content for t in session.turns], {t.role for t in session.turns}, min_turns):
+                    record = session_record(session, fmt, personas, with_metadata)
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    counts.written += 1
+                    counts.sessions += 1
     partial.replace(out)
     return counts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.agent import Perception
-from worlds.events import ActivityStarted, ConversationEnded, EventBase, Moved, ObjectChanged, Utterance
+from worlds.events import ActivityStarted, ConversationEnded, SessionEnded, EventBase, Moved, ObjectChanged, Utterance
 
 
 def _names(names: list[str]) -> str:
@@ -51,6 +51,7 @@ def perceptions(events: list[EventBase], positions: dict[str, str]) -> dict[str,
     return seen
 
 
-def conversation_ends(events: list[EventBase]) -> dict[str, int]:
-    """The log position of each conversation's end, so the memories it leaves can cite it."""
-    return {e.conversation_id: e.seq for e in events if isinstance(e, ConversationEnded)}
+def activity_ends(events: list[EventBase]) -> dict[str, int]:
+    """The log position of each conversation's or session's end, so the memories it leaves can cite it."""
+    ends = {e.conversation_id: e.seq for e in events if isinstance(e, ConversationEnded)}
+    return ends | {e.session_id: e.seq for e in events if isinstance(e, SessionEnded)}

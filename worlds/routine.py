@@ -49,16 +49,22 @@ def _remember_plan(agent: Agent, now: datetime, steps: list[PlanStep], label: st
 
 
 async def _digest(agent: Agent, outcome: Outcome, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> None:
-    """A finished conversation becomes a chat memory and a fresh relationship line; the rest of the day is re-planned."""
-    if outcome.activity == "conversation":
-        kept = await digest(agent, outcome.others, outcome.transcript, env.gateway, scope)
-        agent.memory.remember("chat", kept.summary.strip(), ctx.now, source_event=outcome.source_event)
-        for other in outcome.others:
-            agent.relationship(other).summary = kept.relationship.strip()
-            scope.emit(RelationshipUpdated(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], other=other,
-                                           summary=kept.relationship.strip()))
-        others = " and ".join(outcome.others)
-        agent.state.replan_reason = f"{agent.persona.first_name} just talked with {others}: {kept.summary.strip()}"
+    """A finished conversation or session becomes a chat memory and fresh relationship lines; the day is re-planned.
+
+    Relationship lines are kept for the world agents in it; a session's free roles are only named.
+    """
+    if outcome.activity not in ("conversation", "roleplay"):
+        return
+    named = outcome.others or sorted({who for who, _ in outcome.transcript if who != agent.name})
+    kept = await digest(agent, named, outcome.transcript, env.gateway, scope)
+    agent.memory.remember("chat", kept.summary.strip(), ctx.now, source_event=outcome.source_event)
+    for other in outcome.others:
+        agent.relationship(other).summary = kept.relationship.strip()
+        scope.emit(RelationshipUpdated(tick=ctx.tick, sim_time=ctx.now, agents=[agent.name], other=other,
+                                       summary=kept.relationship.strip()))
+    what = "talked with" if outcome.activity == "conversation" else "held a role-play session with"
+    agent.state.replan_reason = (f"{agent.persona.first_name} just {what} {' and '.join(named)}: "
+                                 f"{kept.summary.strip()}")
 
 
 async def _start_day(agent: Agent, ctx: TickContext, env: ActivityEnv, scope: CallScope) -> None:

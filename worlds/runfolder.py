@@ -9,7 +9,8 @@ import yaml
 
 from memory.errors import InputError
 from worlds.eventlog import EVENTS_FILE, EventReader
-from worlds.scenario import Scenario, load_scenario
+from agents.persona import Persona
+from worlds.scenario import Scenario, SocietyScenario, load_any, load_scenario
 
 
 class RunFolderError(InputError):
@@ -38,7 +39,7 @@ class RunFolder:
         return self.path / self.CACHE_FILE
 
     @classmethod
-    def create(cls, out_dir: Path, scenario: Scenario) -> RunFolder:
+    def create(cls, out_dir: Path, scenario: Scenario | SocietyScenario) -> RunFolder:
         """A fresh `<out>/<name>-<stamp>` folder holding the resolved scenario."""
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = out_dir / f"{scenario.name}-{stamp}"
@@ -48,8 +49,7 @@ class RunFolder:
             path = out_dir / f"{scenario.name}-{stamp}-{suffix}"
         path.mkdir(parents=True)
         folder = cls(path)
-        resolved = scenario.model_dump(mode="json")
-        folder.scenario_path.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+        folder.write_scenario(scenario)
         return folder
 
     @classmethod
@@ -59,8 +59,18 @@ class RunFolder:
             raise RunFolderError(f"{path}: not a run folder (no {EVENTS_FILE}); give the folder `simulacra run` printed")
         return folder
 
+    def write_scenario(self, scenario: Scenario | SocietyScenario) -> None:
+        """The resolved scenario, defaults filled in, as the folder's record of what ran."""
+        resolved = scenario.model_dump(mode="json")
+        self.scenario_path.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+
     def scenario(self) -> Scenario:
         return load_scenario(self.scenario_path)
+
+    def personas(self) -> list[Persona]:
+        """The world's agents; a role-play batch has none."""
+        spec = load_any(self.scenario_path)
+        return spec.agents if isinstance(spec, Scenario) else []
 
     def reader(self) -> EventReader:
         return EventReader(self.events_path)

@@ -68,8 +68,9 @@ def open_store(scenario: Scenario, folder: RunFolder) -> MemoryStore:
 
 def _pending_features(scenario: Scenario) -> list[str]:
     """Scenario parts this version validates but does not act on yet; logged, never silently dropped."""
-    if scenario.sessions:
-        return [f"{len(scenario.sessions)} session(s) are validated but not run by this version"]
+    waiting = [s for s in scenario.sessions if s.type != "roleplay"]
+    if waiting:
+        return [f"{len(waiting)} {waiting[0].type} session(s) are validated but not run by this version"]
     return []
 
 

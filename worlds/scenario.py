@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import networkx as nx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.persona import Persona
+from agents.roleplay.setup import CriticOptions, RoleplayOptions
 from memory.errors import InputError
 from memory.scoring import RetrievalWeights
 from worlds.clock import Clock
@@ -89,18 +91,28 @@ class MemorySpec(Strict):
 
 
 class SessionRole(Strict):
-    role: str | None = None
+    """One side of a session: a role title, a world agent, or both (the agent plays the role)."""
+
+    role: str | None = Field(default=None, min_length=1)
     agent: str | None = None
 
+    @model_validator(mode="after")
+    def _someone(self) -> SessionRole:
+        if self.role is None and self.agent is None:
+            raise ValueError("give a role, an agent, or both")
+        return self
 
-class RoleplaySession(Strict):
+
+class RoleplaySession(RoleplayOptions, Strict):
+    """A CAMEL role-play placed on the clock: it starts at `at` once its world agents are free."""
+
     type: Literal["roleplay"]
     at: Moment
     assistant: SessionRole
     user: SessionRole
-    task: str
-    specify_task: bool = False
-    max_messages: int = Field(default=20, ge=2)
+    task: str = Field(min_length=1)
+    critic: CriticOptions | None = None
+    minutes_per_message: int = Field(default=2, ge=1, le=240, description="Simulated minutes each message takes.")
 
 
 class SelfRefineSession(Strict):
@@ -144,6 +156,36 @@ class Scenario(Strict):
         return [place for places in self.world.places.values() for place in places]
 
 
+class RoleList(Strict):
+    """Role names from a text file (one per line; `1. Name` numbering is dropped) or given inline."""
+
+    file: str | None = Field(default=None, description="Relative to the scenario file.")
+    names: list[str] = Field(default_factory=list)
+    take: int | None = Field(default=None, ge=1, description="Use only the first this many roles.")
+
+
+class SocietySpec(Strict):
+    """CAMEL's AI Society recipe: every assistant role with every user role, k brainstormed tasks each."""
+
+    assistant_roles: RoleList
+    user_roles: RoleList
+    tasks_per_pair: int = Field(default=10, ge=1, le=100)
+    concurrency: int = Field(default=16, ge=1, le=1024, description="Sessions in progress at once.")
+    session: RoleplayOptions = RoleplayOptions()
+    critic: CriticOptions | None = None
+    start: datetime = Field(default=datetime(2024, 1, 1, 9, 0), description="Time stamped on the first message.")
+    minutes_per_message: int = Field(default=2, ge=1, le=240)
+
+
+class SocietyScenario(Strict):
+    """A batch of role-play sessions with no world: a corpus generator."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 0
+    models: ModelsSpec = ModelsSpec()
+    society: SocietySpec
+
+
 class Problem(BaseModel):
     """One thing wrong with a scenario, located in its file."""
 
@@ -170,7 +212,8 @@ Loc = tuple[int | str, ...]
 _FIELD_NAMES = frozenset(
     name
     for model in (Scenario, Clock, ModelsSpec, WorldSpec, RouteSpec, Persona, RelationshipSpec, ConversationSpec,
-                  SessionRole, RoleplaySession, SelfRefineSession, Probe)
+                  SessionRole, RoleplaySession, CriticOptions, SelfRefineSession, Probe, RoleplayOptions,
+                  RoleList, SocietySpec, SocietyScenario)
     for name in model.model_fields
 )
 
@@ -255,9 +298,16 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
         known(("relationships", i, "b"), rel.b)
     for i, session in enumerate(s.sessions):
         inside_clock(("sessions", i, "at"), session.at)
+        if session.at == "end":
+            problems.append((("sessions", i, "at"), "a session cannot start when the run ends; give a time or `start`"))
         if isinstance(session, RoleplaySession):
             known(("sessions", i, "assistant", "agent"), session.assistant.agent)
             known(("sessions", i, "user", "agent"), session.user.agent)
+            if session.critic is not None:
+                known(("sessions", i, "critic", "agent"), session.critic.agent)
+            players = [p.agent for p in (session.assistant, session.user) if p.agent]
+            if len(players) == 2 and players[0] == players[1]:
+                problems.append((("sessions", i, "user", "agent"), "must differ from the assistant's agent"))
         else:
             known(("sessions", i, "agent"), session.agent)
     for i, probe in enumerate(s.probes):
@@ -265,6 +315,42 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
         asked = [] if probe.ask == "all" else [probe.ask] if isinstance(probe.ask, str) else probe.ask
         for who in asked:
             known(("probes", i, "ask"), who)
+    return problems
+
+
+def read_role_list(path: Path) -> list[str]:
+    """Role names from a text file; raises ScenarioError naming the file and line when it is unusable."""
+    shown = str(path)
+    text = _read_text(path)
+    names = []
+    for number, line in enumerate(text.splitlines(), 1):
+        name = re.sub(r"^\s*\d+[.)]\s*", "", line).strip()
+        if name:
+            names.append(name)
+        if len(name) > 200:
+            raise ScenarioError([Problem(file=shown, line=number, field="(role)", message="a role name over 200 characters")])
+    if not names:
+        raise ScenarioError([Problem(file=shown, line=1, field="(file)", message="no role names in this file")])
+    return names
+
+
+def _fill_roles(s: SocietyScenario, base: Path) -> list[tuple[Loc, str]]:
+    """Read each role list's file into its names (the resolved scenario keeps them); problems in files raise."""
+    problems: list[tuple[Loc, str]] = []
+    for side in ("assistant_roles", "user_roles"):
+        roles: RoleList = getattr(s.society, side)
+        if roles.file is not None:
+            path = base / roles.file
+            if not path.is_file():
+                problems.append((("society", side, "file"), f"no such file: {path}"))
+                continue
+            roles.names = read_role_list(path)
+        elif not roles.names:
+            problems.append((("society", side), "give a file or names"))
+        if roles.take is not None:
+            roles.names = roles.names[: roles.take]
+        # Resolved: the names themselves, so a batch folder reads the same wherever it is opened from.
+        roles.file = roles.take = None
     return problems
 
 
@@ -320,8 +406,17 @@ def _problems(path: str, root: yaml.Node | None, found: list[tuple[Loc, str]]) -
     ]
 
 
-def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
-    """Parse and check scenario text; raise ScenarioError listing every problem with its line."""
+def problem_in_file(path: Path, loc: Loc, message: str) -> ScenarioError:
+    """An error located at a field of an existing YAML file (the line where `loc` is, or line 1)."""
+    try:
+        root = yaml.compose(_read_text(path), Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        root = None
+    return ScenarioError(_problems(str(path), root, [(loc, message)]))
+
+
+def parse_any(text: str, path: str = "<scenario>") -> Scenario | SocietyScenario:
+    """Parse and check scenario text (a world, or a role-play batch if it has `society:`); every problem is located."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -337,19 +432,30 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         raise ScenarioError([Problem(file=path, line=1, field="(yaml)", message="not valid YAML: nested too deeply")]) from None
     if not isinstance(data, dict):
         raise ScenarioError([Problem(file=path, line=1, field="(root)", message="a scenario must be a YAML mapping")])
-    removed = _removed_fields(data)
+    kind: type[Scenario] | type[SocietyScenario] = SocietyScenario if "society" in data else Scenario
+    removed = _removed_fields(data) if kind is Scenario else []
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = kind.model_validate(data)
     except ValidationError as exc:
         found = [(tuple(err["loc"]), err["msg"]) for err in exc.errors()]
         raise ScenarioError(_problems(path, root, removed + found)) from None
-    if found := removed + _cross_check(scenario):
+    checks = _cross_check(scenario) if isinstance(scenario, Scenario) else _fill_roles(scenario, Path(path).parent)
+    if found := removed + checks:
         raise ScenarioError(_problems(path, root, found))
     return scenario
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read a scenario file; unreadable or binary files are reported like any other problem."""
+def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
+    """A world scenario; a role-play batch here is a located error."""
+    scenario = parse_any(text, path)
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError([Problem(file=path, line=1, field="society",
+                                     message="this is a role-play batch, not a world scenario")])
+    return scenario
+
+
+def _read_text(path: Path) -> str:
+    """A UTF-8 text file; unreadable, undecodable or binary files are located problems."""
     shown = str(path)
     try:
         raw = path.read_bytes()
@@ -362,5 +468,15 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError([Problem(file=shown, line=line, field="(file)", message="not UTF-8 text")]) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        raise ScenarioError([Problem(file=shown, line=line, field="(file)", message="binary data, not YAML")])
-    return parse_scenario(text, shown)
+        raise ScenarioError([Problem(file=shown, line=line, field="(file)", message="binary data, not text")])
+    return text
+
+
+def load_any(path: Path) -> Scenario | SocietyScenario:
+    """Read a scenario file of either kind."""
+    return parse_any(_read_text(path), str(path))
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read a world scenario file."""
+    return parse_scenario(_read_text(path), str(path))

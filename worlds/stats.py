@@ -1,4 +1,4 @@
-"""Counts over one run's log: events, conversations, calls, tokens, every kind of failure, and how facts spread."""
+"""Counts over one run's log: events, conversations, sessions, calls, tokens, every failure, and how facts spread."""
 
 from __future__ import annotations
 
@@ -20,11 +20,15 @@ from worlds.events import (
     ReflectionEvent,
     RunEnded,
     RunStarted,
+    SessionEnded,
+    SessionMessage,
+    SessionStarted,
     TickCompleted,
     Utterance,
     Warning_,
 )
 from worlds.runfolder import RunFolder
+from worlds.scenario import Scenario, load_any
 
 
 class Tokens(BaseModel):
@@ -86,6 +90,10 @@ class RunStats(BaseModel):
     events: dict[str, int] = Field(default_factory=dict)
     conversations: int = 0
     utterances: int = 0
+    #: Role-play sessions that started, their messages, and how the ended ones stopped (reason: count).
+    sessions: int = 0
+    session_messages: int = 0
+    session_ends: dict[str, int] = Field(default_factory=dict)
     memories: int = 0
     reflections: int = 0
     retrievals: int = 0
@@ -141,7 +149,8 @@ def compute_stats(source: RunFolder | EventReader) -> RunStats:
 
     A run folder gives every figure; a bare log has no scenario, so no rates per hour and no diffusion.
     """
-    scenario = source.scenario() if isinstance(source, RunFolder) else None
+    spec = load_any(source.scenario_path) if isinstance(source, RunFolder) else None
+    scenario = spec if isinstance(spec, Scenario) else None
     reader = source.reader() if isinstance(source, RunFolder) else source
     tracker = DiffusionTracker(scenario.probes if scenario else [])
     extent = reader.extent()
@@ -149,6 +158,7 @@ def compute_stats(source: RunFolder | EventReader) -> RunStats:
     kinds: Counter[str] = Counter()
     agents: defaultdict[str, AgentStats] = defaultdict(AgentStats)
     purposes: defaultdict[str, PurposeStats] = defaultdict(PurposeStats)
+    ends: Counter[str] = Counter()
     for event in reader.events(complete_ticks_only=True):
         kinds[event.kind] += 1
         tracker.observe(event)
@@ -165,6 +175,12 @@ def compute_stats(source: RunFolder | EventReader) -> RunStats:
         elif isinstance(event, Utterance):
             stats.utterances += 1
             agents[event.speaker].utterances += 1
+        elif isinstance(event, SessionStarted):
+            stats.sessions += 1
+        elif isinstance(event, SessionMessage):
+            stats.session_messages += 1
+        elif isinstance(event, SessionEnded):
+            ends[event.reason] += 1
         elif isinstance(event, ModelCall):
             _count_call(event, stats, purposes, agents)
         elif field := _MEMORY_FIELD.get(type(event)):
@@ -172,6 +188,7 @@ def compute_stats(source: RunFolder | EventReader) -> RunStats:
         elif field := _FAILURE_FIELD.get(type(event)):
             _bump([stats.failures, *(agents[name].failures for name in event.agents)], field)
     stats.events = dict(sorted(kinds.items()))
+    stats.session_ends = dict(sorted(ends.items()))
     stats.agents = dict(sorted(agents.items()))
     stats.purposes = dict(sorted(purposes.items()))
     if scenario:

@@ -65,20 +65,32 @@ async def next_line(
     return NextLine(line=text or reply.line, end_conversation=reply.end_conversation)
 
 
+#: A digest reads at most this many lines (the first, then the latest), each cut to DIGEST_WORDS words.
+DIGEST_LINES = 9
+DIGEST_WORDS = 60
+
+
+def _digestible(transcript: list[tuple[str, str]]) -> str:
+    """The opening line and the latest ones, each clipped: a long session's digest prompt stays bounded."""
+    shown = transcript if len(transcript) <= DIGEST_LINES else [transcript[0], ("…", "…"), *transcript[-(DIGEST_LINES - 1):]]
+    clipped = [(who, " ".join(text.split()[:DIGEST_WORDS])) for who, text in shown]
+    return "\n".join("…" if who == "…" else f"{who}: {text}" for who, text in clipped)
+
+
 async def digest(
     agent: Agent, partners: list[str], transcript: list[tuple[str, str]], gateway: ModelGateway, scope: CallScope
 ) -> ConversationDigest:
     """One call: a summary to remember, and the agent's updated one-line view of its partner(s)."""
     first = agent.persona.first_name
     names = " and ".join(partners)
-    said = "\n".join(f"{who}: {text}" for who, text in transcript)
+    known = agent.state.relationships.get(partners[0]) if partners else None
     fallback = ConversationDigest(
         summary=f"{agent.name} talked with {names}.",
-        relationship=agent.relationship(partners[0]).summary or agent.relationship(partners[0]).label or "acquaintance",
+        relationship=(known.summary or known.label) if known and (known.summary or known.label) else "acquaintance",
     )
     return await gateway.structured(
         assemble(SYSTEM, [agent.persona_section(), agent.relationship_section(partners),
-                          Section(label="The conversation", text=said)],
+                          Section(label="The conversation", text=_digestible(transcript))],
                  f"From {first}'s point of view: sum up what was said and agreed in one sentence, and describe "
                  f"{first}'s relationship with {names} now in a few words."),
         ConversationDigest, purpose="conversation_digest", default=fallback, temperature=0.3, max_tokens=160,

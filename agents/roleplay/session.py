@@ -1,0 +1,173 @@
+"""One role-play session as an explicit state machine: settle the task, then alternate turns until a rule stops it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agents.gateway import CallScope, ChatMessage, ModelGateway, ModelUnavailableError
+from agents.gateway.records import ModelCallRecord
+from agents.prompting import Section, assemble
+from agents.roleplay import prompts
+from agents.roleplay.critic import draft_candidates, judge
+from agents.roleplay.records import (
+    CriticChoiceRecord,
+    EndReason,
+    SessionEndedRecord,
+    SessionMessageRecord,
+    SessionStartedRecord,
+    Side,
+)
+from agents.roleplay.setup import RoleplaySetup
+from agents.roleplay.turns import Turn, running_summary, stop_reason
+
+
+class SubtaskPlan(BaseModel):
+    subtasks: list[str] = Field(min_length=2, max_length=6)
+
+
+class RoleplayProgress(BaseModel):
+    """Everything a session has done so far; with the setup, enough to carry on after a snapshot."""
+
+    stage: Literal["specify", "plan", "talk", "ended"] = "specify"
+    specified_task: str | None = None
+    subtasks: list[str] = Field(default_factory=list)
+    turns: list[Turn] = Field(default_factory=list)
+    tokens: int = 0
+    reason: EndReason | None = None
+
+
+class RoleplaySession:
+    """Advances by turns; knows nothing of the world, so a world activity and a batch drive it alike."""
+
+    def __init__(self, setup: RoleplaySetup, progress: RoleplayProgress | None = None) -> None:
+        self.setup = setup
+        self.progress = progress or RoleplayProgress()
+
+    @property
+    def finished(self) -> bool:
+        return self.progress.stage == "ended"
+
+    @property
+    def task(self) -> str:
+        """The task both sides work on: specified if a specifier ran, with the planner's steps."""
+        return prompts.task_text(self.progress.specified_task or self.setup.task, self.progress.subtasks)
+
+    async def advance(self, gateway: ModelGateway, scope: CallScope, turns: int) -> None:
+        """Settle the task if not done yet, then add up to `turns` messages; stops early when a rule fires."""
+        counted = CallScope(agent=scope.agent, seed=scope.seed, sink=lambda record: self._count(record, scope))
+        try:
+            await self._settle(gateway, counted)
+            for _ in range(turns):
+                if self.finished:
+                    return
+                await self._turn(gateway, counted)
+        except ModelUnavailableError as exc:
+            self.end("model_failure", scope, detail=str(exc))
+
+    def end(self, reason: EndReason, scope: CallScope, detail: str = "") -> None:
+        """Close the session with its reason (also used from outside: interrupted, run_ended)."""
+        if self.finished:
+            return
+        self.progress.stage, self.progress.reason = "ended", reason
+        scope.emit(SessionEndedRecord(session_id=self.setup.session_id, reason=reason,
+                                      messages=len(self.progress.turns), tokens=self.progress.tokens,
+                                      detail=detail[:500]))
+
+    def _count(self, record: BaseModel, scope: CallScope) -> None:
+        if isinstance(record, ModelCallRecord):
+            self.progress.tokens += record.prompt_tokens + record.completion_tokens
+        scope.emit(record)
+
+    async def _settle(self, gateway: ModelGateway, scope: CallScope) -> None:
+        setup, progress = self.setup, self.progress
+        if progress.stage == "specify":
+            if setup.specify_task:
+                progress.specified_task = await self._specify(gateway, scope)
+            progress.stage = "plan"
+        if progress.stage == "plan":
+            if setup.plan_task:
+                plan = await gateway.structured(
+                    assemble(prompts.PLANNER_SYSTEM, [Section(label="Task", text=self.task)], prompts.PLANNER_ASK),
+                    SubtaskPlan, purpose="task_planner", temperature=0.3, max_tokens=200, scope=scope,
+                )
+                progress.subtasks = [s.strip() for s in plan.subtasks if s.strip()]
+            progress.stage = "talk"
+            scope.emit(SessionStartedRecord(
+                session_id=setup.session_id, assistant_role=setup.assistant.role, user_role=setup.user.role,
+                assistant_agent=setup.assistant.agent, user_agent=setup.user.agent, task=setup.task,
+                specified_task=progress.specified_task, subtasks=progress.subtasks,
+            ))
+
+    async def _specify(self, gateway: ModelGateway, scope: CallScope) -> str:
+        """A concrete version of the task within the word limit; the original if the model gives nothing."""
+        words = self.setup.specify_words
+        text = await gateway.complete(
+            assemble(prompts.SPECIFIER_SYSTEM, prompts.specifier(self.setup), prompts.specifier_ask(words)),
+            purpose="task_specifier", temperature=1.0, max_tokens=2 * words + 20, fallback=self.setup.task,
+            scope=scope,
+        )
+        text = re.sub(r"^\W*(specified )?task\W*:\s*", "", text.strip(), flags=re.I)
+        return " ".join(text.split()[:words]) or self.setup.task
+
+    async def _turn(self, gateway: ModelGateway, scope: CallScope) -> None:
+        setup, progress = self.setup, self.progress
+        index = len(progress.turns)
+        role: Side = "user" if index % 2 == 0 else "assistant"
+        card = setup.user if role == "user" else setup.assistant
+        messages = self._prompt(role)
+        critic = setup.critic
+        if critic is not None and critic.judges in (role, "both"):
+            candidates = await draft_candidates(gateway, messages, critic.candidates, scope, f"{role}_turn",
+                                                max_tokens=256)
+            chosen, reason, fell_back = await judge(
+                gateway, prompts.critic_system(setup, self.task), self._latest(), candidates, prompts.CRITIC_ASK,
+                scope,
+            )
+            scope.emit(CriticChoiceRecord(session_id=setup.session_id, index=index, role=role, candidates=candidates,
+                                          chosen=chosen, reason=reason, fallback=fell_back))
+            content = candidates[chosen]
+        else:
+            content = (await gateway.complete(messages, purpose=f"{role}_turn", temperature=0.7, max_tokens=256,
+                                              scope=scope)).strip()
+        progress.turns.append(Turn(role=role, speaker=card.speaker, content=content))
+        scope.emit(SessionMessageRecord(session_id=setup.session_id, index=index, role=role, speaker=card.speaker,
+                                        content=content))
+        reason = stop_reason(progress.turns, setup, progress.tokens)
+        if reason is not None:
+            self.end(reason, scope)
+
+    def _prompt(self, role: Side) -> list[ChatMessage]:
+        """System prompt, the running summary of what is out of view, and the recent exchange as chat turns."""
+        turns = self.progress.turns
+        index = len(turns)
+        # The window starts on the other side's message for the assistant and on its own for the user,
+        # so the chat alternates and ends with the other side's latest message.
+        size = self.setup.window - (1 if role == "assistant" else 0)
+        start = max(0, index - size)
+        earlier = running_summary(turns[:start])
+        system = prompts.user_system(self.setup, self.task) if role == "user" else \
+            prompts.assistant_system(self.setup, self.task)
+        chat = [ChatMessage(role="system", content=system)]
+        if role == "user":
+            chat.append(ChatMessage(role="user", content=prompts.opening(self.setup, earlier)))
+        for i, turn in enumerate(turns[start:]):
+            mine = turn.role == role
+            content = turn.content
+            if role == "assistant" and i == 0:
+                content = prompts.earlier_note(earlier) + content
+            chat.append(ChatMessage(role="assistant" if mine else "user", content=content))
+        return chat
+
+    def _latest(self) -> str:
+        """What the critic reads besides the candidates: the last two messages."""
+        return "\n\n".join(f"{t.speaker} ({t.role}): {t.content}" for t in self.progress.turns[-2:]) or "(none yet)"
+
+    def get_state(self) -> dict[str, Any]:
+        return {"setup": self.setup.model_dump(mode="json"), "progress": self.progress.model_dump(mode="json")}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RoleplaySession:
+        return cls(RoleplaySetup.model_validate(state["setup"]), RoleplayProgress.model_validate(state["progress"]))

@@ -1,0 +1,207 @@
+"""A role-play batch: tasks brainstormed per role pair, then one session per task, many at once, resumable.
+
+The batch folder is a run folder (resolved scenario, event log, request cache). Every unit of work
+(a pair's tasks, a session) is written as one block closed by a `batch_unit` record and fsynced as
+soon as it finishes, so an interruption loses only the units in progress, and a re-run with the
+same scenario and folder skips everything already written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agents.gateway import (
+    CallScope,
+    GatewayCounters,
+    ModelGateway,
+    ModelUnavailableError,
+    RequestCache,
+    build_backend,
+)
+from agents.gateway.backends.base import Backend
+from agents.roleplay.session import RoleplaySession
+from agents.roleplay.setup import CriticSetup, RoleCard, RoleplaySetup
+from agents.roleplay.tasks import brainstorm
+from agents.seeding import stable_int
+from worlds.activities.roleplay import stamped
+from worlds.eventlog import EventWriter
+from worlds.events import BatchUnitDone, Error, EventBase, RunEnded, RunStarted, SessionEnded, TasksBrainstormed
+from worlds.runfolder import RunFolder
+from worlds.scenario import Loc, Scenario, SocietyScenario, load_any, problem_in_file
+
+
+class BatchSummary(BaseModel):
+    """What a batch run did, and what it found already done."""
+
+    folder: Path
+    planned: int
+    skipped: int = 0
+    finished: int = 0
+    pairs_failed: int = 0
+    reasons: dict[str, int] = Field(default_factory=dict)
+    counters: GatewayCounters = Field(default_factory=GatewayCounters)
+
+
+def _first_difference(old: Any, new: Any, loc: Loc = ()) -> Loc | None:
+    """Where two resolved scenarios first differ (None when they are equal)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in [*old, *(k for k in new if k not in old)]:
+            if (found := _first_difference(old.get(key), new.get(key), (*loc, key))) is not None:
+                return found
+        return None
+    return None if old == new else loc
+
+
+def open_batch(out_dir: Path, scenario: SocietyScenario) -> tuple[RunFolder, bool]:
+    """`<out>/<name>/`, new or to resume; a folder made from another scenario is an input error at its line."""
+    folder = RunFolder(out_dir / scenario.name)
+    if not folder.scenario_path.exists():
+        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.write_scenario(scenario)
+        folder.events_path.touch()
+        return folder, False
+    stored = load_any(folder.scenario_path)
+    if isinstance(stored, Scenario):
+        raise problem_in_file(folder.scenario_path, ("society",), "this folder holds a world run, not a batch")
+    old, new = stored.model_dump(mode="json"), scenario.model_dump(mode="json")
+    if (loc := _first_difference(old, new)) is not None:
+        value = old
+        for part in loc:
+            value = value.get(part) if isinstance(value, dict) else None
+        raise problem_in_file(folder.scenario_path, loc, f"this batch folder was made from a different scenario "
+                                                         f"(here {value!r}); use another --out folder")
+    if not folder.events_path.exists():
+        folder.events_path.touch()
+    return folder, True
+
+
+def _pairs(scenario: SocietyScenario) -> list[tuple[int, str, int, str]]:
+    """Every (assistant index, role, user index, role), assistant-major, skipping a role paired with itself."""
+    society = scenario.society
+    return [(a, assistant, u, user)
+            for a, assistant in enumerate(society.assistant_roles.names, 1)
+            for u, user in enumerate(society.user_roles.names, 1) if assistant != user]
+
+
+def session_setup(scenario: SocietyScenario, pair: tuple[int, str, int, str], number: int, task: str) -> RoleplaySetup:
+    """One session's self-contained inputs; its id names the pair and the task, so re-runs find it."""
+    a, assistant, u, user = pair
+    session_id = f"a{a:03d}-u{u:03d}-t{number:02d}"
+    society = scenario.society
+    critic = CriticSetup(**society.critic.model_dump()) if society.critic else None
+    return RoleplaySetup(session_id=session_id, seed=stable_int(scenario.seed, session_id, bits=31),
+                         assistant=RoleCard(role=assistant), user=RoleCard(role=user), task=task, critic=critic,
+                         **society.session.model_dump())
+
+
+async def run_session(setup: RoleplaySetup, gateway: ModelGateway, start, step: timedelta) -> list[EventBase]:
+    """One whole session, as the events it leaves: the unit a batch (or a cluster) schedules."""
+    events: list[EventBase] = []
+    scope = stamped(CallScope(seed=setup.seed, sink=events.append), 0, start, step, 0, [])
+    session = RoleplaySession(setup)
+    await session.advance(gateway, scope, setup.max_messages)
+    return events
+
+
+class _Done(BaseModel):
+    tasks: dict[str, list[str]] = Field(default_factory=dict)
+    sessions: set[str] = Field(default_factory=set)
+
+
+def _already_done(folder: RunFolder) -> _Done:
+    done = _Done()
+    for event in folder.reader().events({"tasks_brainstormed", "session_ended"}, complete_ticks_only=True):
+        if isinstance(event, TasksBrainstormed):
+            done.tasks[f"{event.assistant_role}\n{event.user_role}"] = event.tasks
+        elif isinstance(event, SessionEnded):
+            done.sessions.add(event.session_id)
+    return done
+
+
+async def run_batch(
+    scenario: SocietyScenario, out_dir: Path, model: str | Backend | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BatchSummary:
+    """Run (or resume) the batch into `<out>/<name>/`; `on_progress(done, planned)` after every session."""
+    backend = build_backend(model if model is not None else scenario.models.default)
+    if isinstance(model, str):  # the folder records the spec it ran with; a resume must give the same
+        scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": model})})
+    folder, resuming = open_batch(out_dir, scenario)
+    done = _already_done(folder) if resuming else _Done()
+    society = scenario.society
+    pairs = _pairs(scenario)
+    summary = BatchSummary(folder=folder.path, planned=len(pairs) * society.tasks_per_pair)
+    cache = RequestCache(folder.cache_path, mode="read_write")
+    gateway = ModelGateway(backend, cache=cache)
+    writer = EventWriter.reopen(folder.events_path)
+    step = timedelta(minutes=society.minutes_per_message)
+    limit = asyncio.Semaphore(society.concurrency)
+    reasons: Counter[str] = Counter()
+
+    def file(unit: str, events: list[EventBase]) -> None:
+        gateway.checkpoint()
+        writer.write([*events, BatchUnitDone(tick=0, sim_time=society.start, unit=unit)])
+        writer.sync()
+
+    async def tasks_for(pair: tuple[int, str, int, str]) -> list[str]:
+        key = f"{pair[1]}\n{pair[3]}"
+        if key in done.tasks:
+            return done.tasks[key]
+        records: list[Any] = []
+        scope = stamped(CallScope(seed=stable_int(scenario.seed, "tasks", key, bits=31), sink=records.append),
+                        0, society.start, step, 0, [])
+        async with limit:
+            try:
+                tasks = await brainstorm(pair[1], pair[3], society.tasks_per_pair, gateway, scope)
+            except ModelUnavailableError as exc:
+                file(f"tasks:{key}", [*records, Error(tick=0, sim_time=society.start, message=f"no tasks for "
+                     f"{pair[1]} and {pair[3]}; the pair is skipped and tried again on the next run", detail=str(exc))])
+                summary.pairs_failed += 1
+                return []
+        file(f"tasks:{key}", [*records, TasksBrainstormed(tick=0, sim_time=society.start, assistant_role=pair[1],
+                                                          user_role=pair[3], requested=society.tasks_per_pair,
+                                                          tasks=tasks)])
+        return tasks
+
+    async def session(setup: RoleplaySetup) -> None:
+        async with limit:
+            events = await run_session(setup, gateway, society.start, step)
+        file(setup.session_id, events)
+        reasons.update(e.reason for e in events if isinstance(e, SessionEnded))
+        summary.finished += 1
+        if on_progress is not None:
+            on_progress(summary.skipped + summary.finished, summary.planned)
+
+    async def pair_work(pair: tuple[int, str, int, str]) -> None:
+        tasks = await tasks_for(pair)
+        summary.planned -= society.tasks_per_pair - len(tasks)
+        setups = [session_setup(scenario, pair, n, task) for n, task in enumerate(tasks, 1)]
+        summary.skipped += sum(1 for s in setups if s.session_id in done.sessions)
+        if on_progress is not None:
+            on_progress(summary.skipped + summary.finished, summary.planned)
+        await asyncio.gather(*(session(s) for s in setups if s.session_id not in done.sessions))
+
+    try:
+        if writer.next_seq == 0:
+            file("start", [RunStarted(tick=0, sim_time=society.start, run_id=folder.path.name, scenario=scenario.name,
+                                      seed=scenario.seed, model=backend.name, until=society.start)])
+        await asyncio.gather(*(pair_work(pair) for pair in pairs))
+        status = "completed"
+    except BaseException:
+        status = "interrupted"
+        raise
+    finally:
+        writer.write([RunEnded(tick=0, sim_time=society.start, status=status, ticks=0,
+                               detail=f"{summary.skipped + summary.finished} of {summary.planned} sessions written")])
+        writer.close()
+        cache.close()
+    summary.reasons = dict(sorted(reasons.items()))
+    summary.counters = gateway.counters
+    return summary
