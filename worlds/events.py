@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from agents.plans import PlanStep
 from agents.gateway.records import (
     ModelCallRecord,
     ModelFallbackRecord,
     ModelRepairRecord,
     ModelRetryRecord,
 )
+from agents.plans import PlanStep
 from agents.roleplay.records import (
     CriticChoiceRecord,
     SessionEndedRecord,

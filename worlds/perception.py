@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from agents.agent import Perception
-from worlds.events import ActivityStarted, ConversationEnded, SessionEnded, EventBase, Moved, ObjectChanged, Utterance
+from worlds.events import (
+    ActivityStarted,
+    ConversationEnded,
+    EventBase,
+    Moved,
+    ObjectChanged,
+    SessionEnded,
+    Utterance,
+)
 
 
 def _names(names: list[str]) -> str:

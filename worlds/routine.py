@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 
 from agents.agent import Agent, Outcome
 from agents.cognition.converse import digest
-from agents.cognition.plan import plan_actions, plan_day, replan, summarize_day, waking_day
+from agents.cognition.plan import (
+    plan_actions,
+    plan_day,
+    replan,
+    summarize_day,
+    waking_day,
+)
 from agents.cognition.react import react
 from agents.context import Phase, TickContext
 from agents.gateway import CallScope
@@ -18,7 +24,6 @@ from worlds.activities.conversation import Conversation
 from worlds.activities.sleep import Sleep
 from worlds.activities.travel import Travel
 from worlds.events import PlanMade, Reacted, RelationshipUpdated
-
 
 #: Activities are created without an id; the scheduler numbers them as it starts them, in a fixed order.
 NEW = ""

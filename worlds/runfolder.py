@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from agents.persona import Persona
 from memory.errors import InputError
 from worlds.eventlog import EVENTS_FILE, EventReader
-from agents.persona import Persona
 from worlds.scenario import Scenario, SocietyScenario, load_any, load_scenario
 
 

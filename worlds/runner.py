@@ -10,7 +10,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
-from agents.gateway.backends.base import Backend
+from agents.agent import Agent
 from agents.gateway import (
     GatewayCounters,
     ModelGateway,
@@ -18,7 +18,7 @@ from agents.gateway import (
     build_backend,
     copy_cache,
 )
-from agents.agent import Agent
+from agents.gateway.backends.base import Backend
 from agents.importance import model_importance_scorer
 from memory import ChromaStore, InMemoryStore, MemoryStore, MemoryStream, build_embedder
 from worlds.engine import Engine

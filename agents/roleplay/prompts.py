@@ -44,7 +44,7 @@ def assistant_system(setup: RoleplaySetup, task: str) -> str:
 
 def user_system(setup: RoleplaySetup, task: str) -> str:
     """Keeps the user instructing step by step, with the done token only once the task is solved."""
-    user, assistant = setup.user.title(), setup.assistant.title()
+    assistant = setup.assistant.title()
     return (
         f"{_who(setup.user)}\n"
         f"{assistant} is working for you on a task. The roles never swap: you always give the "

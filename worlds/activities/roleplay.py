@@ -10,7 +10,11 @@ from pydantic import BaseModel
 from agents.agent import Outcome
 from agents.context import TickContext
 from agents.gateway import CallScope
-from agents.roleplay.records import CriticChoiceRecord, SessionEndedRecord, SessionMessageRecord
+from agents.roleplay.records import (
+    CriticChoiceRecord,
+    SessionEndedRecord,
+    SessionMessageRecord,
+)
 from agents.roleplay.session import RoleplaySession
 from agents.roleplay.setup import CriticSetup, RoleCard, RoleplayOptions, RoleplaySetup
 from worlds.activities.base import Activity, ActivityEnv, register

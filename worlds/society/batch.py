@@ -32,7 +32,15 @@ from agents.roleplay.tasks import brainstorm
 from agents.seeding import stable_int
 from worlds.activities.roleplay import stamped
 from worlds.eventlog import EventWriter
-from worlds.events import BatchUnitDone, Error, EventBase, RunEnded, RunStarted, SessionEnded, TasksBrainstormed
+from worlds.events import (
+    BatchUnitDone,
+    Error,
+    EventBase,
+    RunEnded,
+    RunStarted,
+    SessionEnded,
+    TasksBrainstormed,
+)
 from worlds.runfolder import RunFolder
 from worlds.scenario import Loc, Scenario, SocietyScenario, load_any, problem_in_file
 
