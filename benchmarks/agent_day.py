@@ -19,11 +19,10 @@ from pathlib import Path
 import yaml
 
 from agents.gateway import build_backend
-from agents.gateway.backends.base import Backend
-from agents.gateway.types import ModelReply, ModelRequest
 from worlds.runfolder import RunFolder
 from worlds.runner import execute_run
 from worlds.scenario import Scenario, parse_scenario
+from timed_backend import Timed
 
 FIRST = ["Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jade", "Kai", "Lena", "Milo",
          "Nia", "Otto", "Pia", "Quin", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wren", "Xia", "Yuri", "Zoe"]
@@ -55,25 +54,6 @@ def town(agents: int, seed: int, start: str, stop: str, store: str) -> Scenario:
         "probes": [{"at": "end", "ask": "all", "question": "Is anything happening in town on Saturday?"}],
     }
     return parse_scenario(yaml.safe_dump(data, sort_keys=False), "<generated>")
-
-
-class Timed(Backend):
-    """Wraps a backend and adds up the seconds spent inside it, so engine time can be told apart."""
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.max_in_flight = inner.max_in_flight
-        self.timeout_s = inner.timeout_s
-        self.enforces_schema = inner.enforces_schema
-        self.seconds = 0.0
-
-    async def generate(self, request: ModelRequest) -> ModelReply:
-        started = time.perf_counter()
-        try:
-            return await self.inner.generate(request)
-        finally:
-            self.seconds += time.perf_counter() - started
 
 
 def awake_hours(scenario: Scenario, until: datetime | None = None) -> float:

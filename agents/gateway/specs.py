@@ -15,7 +15,7 @@ from agents.gateway.errors import ModelSpecError
 
 SPEC_HELP = (
     "use one of: embedded, llamacpp:/path/model.gguf, openai:MODEL, ollama:MODEL, "
-    "openai-compatible:http://HOST:PORT/v1?model=NAME, fake, fake?latency=SECONDS"
+    "openai-compatible:http://HOST:PORT/v1?model=NAME, fake, fake?latency=SECONDS&words=N"
 )
 
 
@@ -83,6 +83,7 @@ def _build(kind: str, rest: str, params: dict[str, str], spec: str) -> Backend:
             error_rate=_number(params, "error_rate", 0.0, spec),
             malformed_rate=_number(params, "malformed_rate", 0.0, spec),
             garbage_rate=_number(params, "garbage_rate", 0.0, spec),
+            words=int(_number(params, "words", 0, spec)),
         )
     if kind == "embedded":
         from agents.gateway.backends.gguf_assembly import EMBEDDED_MODEL, assembled_path

@@ -8,7 +8,10 @@ from agents.roleplay.setup import RoleCard, RoleplaySetup
 
 def _who(card: RoleCard) -> str:
     """The role, and the world agent's persona and recollections when one plays it."""
-    parts = [f"You are {card.title()}."]
+    if card.agent:
+        parts = [f"You are {card.agent}" + (f", here in the role of {card.role}." if card.role != card.agent else ".")]
+    else:
+        parts = [f"You are the {card.role}."]
     if card.persona:
         parts.append(card.persona)
     if card.memories:
@@ -60,16 +63,21 @@ def user_system(setup: RoleplaySetup, task: str) -> str:
     )
 
 
-def opening(setup: RoleplaySetup, earlier: str) -> str:
-    """The user's cue to speak: the first instruction, or the next one after what was done before."""
-    if not earlier:
-        return "Give your first instruction now."
-    return f"Steps already done in this session:\n{earlier}\n\nThe latest exchange follows; give the next instruction."
+def user_ask(setup: RoleplaySetup, started: bool) -> str:
+    """The user's cue: the first instruction, or the next new one, or the done token."""
+    user = setup.user.title()
+    if not started:
+        return (f"Write {user}'s first message: the first instruction, as two lines, "
+                f"`Instruction: ...` and `Input: ...`.")
+    return (f"Write {user}'s next message: one new instruction, different from every instruction above, that "
+            f"takes the task a step further after the latest answer, as two lines, `Instruction: ...` and "
+            f"`Input: ...`. If the task is fully complete, write {setup.done_token} alone instead.")
 
 
-def earlier_note(earlier: str) -> str:
-    """Put in front of the assistant's oldest visible message when earlier steps are out of view."""
-    return f"(Steps already done in this session:\n{earlier})\n\n" if earlier else ""
+def assistant_ask(setup: RoleplaySetup) -> str:
+    """The assistant's cue: answer the latest instruction, in full, then hand back."""
+    return (f"Write {setup.assistant.title()}'s reply to the latest instruction: `Solution:` followed by the "
+            f"actual content it asks for, then `Next request.`")
 
 
 def specifier(setup: RoleplaySetup) -> list[Section]:

@@ -20,8 +20,16 @@ from agents.roleplay.records import (
     SessionStartedRecord,
     Side,
 )
-from agents.roleplay.setup import RoleplaySetup
-from agents.roleplay.turns import Turn, running_summary, stop_reason
+from agents.roleplay.setup import RoleCard, RoleplaySetup
+from agents.seeding import stable_int
+from agents.roleplay.turns import (
+    Turn,
+    instruction_of,
+    numbered_brief,
+    running_summary,
+    stop_reason,
+    without_echo,
+)
 
 
 class SubtaskPlan(BaseModel):
@@ -56,16 +64,24 @@ class RoleplaySession:
         return prompts.task_text(self.progress.specified_task or self.setup.task, self.progress.subtasks)
 
     async def advance(self, gateway: ModelGateway, scope: CallScope, turns: int) -> None:
-        """Settle the task if not done yet, then add up to `turns` messages; stops early when a rule fires."""
-        counted = CallScope(agent=scope.agent, seed=scope.seed, sink=lambda record: self._count(record, scope))
+        """Settle the task if not done yet, then add up to `turns` messages; stops early when a rule fires.
+
+        Seeds come from the session's seed, its id and the step, never from how the calls were split
+        into `advance` calls: a session advanced 5 + 7 messages asks the same as one advanced 12.
+        """
         try:
-            await self._settle(gateway, counted)
+            await self._settle(gateway, self._step_scope("settle", scope))
             for _ in range(turns):
                 if self.finished:
                     return
-                await self._turn(gateway, counted)
+                await self._turn(gateway, self._step_scope(len(self.progress.turns), scope))
         except ModelUnavailableError as exc:
             self.end("model_failure", scope, detail=str(exc))
+
+    def _step_scope(self, step: int | str, scope: CallScope) -> CallScope:
+        """One step's calls: their own seed, and a sink that counts the session's tokens on the way out."""
+        seed = stable_int(self.setup.seed, self.setup.session_id, step, bits=31)
+        return CallScope(agent=scope.agent, seed=seed, sink=lambda record: self._count(record, scope))
 
     def end(self, reason: EndReason, scope: CallScope, detail: str = "") -> None:
         """Close the session with its reason (also used from outside: interrupted, run_ended)."""
@@ -116,7 +132,7 @@ class RoleplaySession:
         setup, progress = self.setup, self.progress
         index = len(progress.turns)
         role: Side = "user" if index % 2 == 0 else "assistant"
-        card = setup.user if role == "user" else setup.assistant
+        card = self._card(role)
         messages = self._prompt(role)
         critic = setup.critic
         if critic is not None and critic.judges in (role, "both"):
@@ -132,6 +148,10 @@ class RoleplaySession:
         else:
             content = (await gateway.complete(messages, purpose=f"{role}_turn", temperature=0.7, max_tokens=256,
                                               scope=scope)).strip()
+        content = without_echo(content, [setup.user.title(), setup.assistant.title(), setup.user.role,
+                                         setup.assistant.role])
+        if not content:
+            content = "(nothing)"
         progress.turns.append(Turn(role=role, speaker=card.speaker, content=content))
         scope.emit(SessionMessageRecord(session_id=setup.session_id, index=index, role=role, speaker=card.speaker,
                                         content=content))
@@ -140,26 +160,32 @@ class RoleplaySession:
             self.end(reason, scope)
 
     def _prompt(self, role: Side) -> list[ChatMessage]:
-        """System prompt, the running summary of what is out of view, and the recent exchange as chat turns."""
-        turns = self.progress.turns
-        index = len(turns)
-        # The window starts on the other side's message for the assistant and on its own for the user,
-        # so the chat alternates and ends with the other side's latest message.
-        size = self.setup.window - (1 if role == "assistant" else 0)
-        start = max(0, index - size)
-        earlier = running_summary(turns[:start])
-        system = prompts.user_system(self.setup, self.task) if role == "user" else \
-            prompts.assistant_system(self.setup, self.task)
-        chat = [ChatMessage(role="system", content=system)]
+        """The side's inception prompt, then one message: what came before in brief, what to answer, the ask.
+
+        The exchange is shown as labelled text rather than as alternating chat turns: small models
+        given the other side's words as the last chat turn tend to carry on in that voice. The user
+        sees the instructions it gave and the latest answer; the assistant, the earlier steps in
+        brief, the recent exchange and the instruction to answer now.
+        """
+        setup, turns = self.setup, self.progress.turns
         if role == "user":
-            chat.append(ChatMessage(role="user", content=prompts.opening(self.setup, earlier)))
-        for i, turn in enumerate(turns[start:]):
-            mine = turn.role == role
-            content = turn.content
-            if role == "assistant" and i == 0:
-                content = prompts.earlier_note(earlier) + content
-            chat.append(ChatMessage(role="assistant" if mine else "user", content=content))
-        return chat
+            system = prompts.user_system(setup, self.task)
+            given = [instruction_of(t.content) or t.content for t in turns if t.role == "user"]
+            answer = next((t.content for t in reversed(turns) if t.role == "assistant"), "")
+            sections = [Section(label="Instructions you have given", text=numbered_brief(given)),
+                        Section(label=f"{setup.assistant.title()}'s latest answer", text=answer)]
+            return assemble(system, sections, prompts.user_ask(setup, bool(turns)))
+        system = prompts.assistant_system(setup, self.task)
+        start = max(0, len(turns) - self.setup.window)
+        start -= start % 2  # the summary ends on an answered step, never on an instruction whose answer is shown
+        recent = "\n\n".join(f"{self._card(t.role).title()}: {t.content}" for t in turns[start:-1])
+        sections = [Section(label="Steps already done", text=running_summary(turns[:start])),
+                    Section(label="Latest exchange", text=recent),
+                    Section(label=f"{setup.user.title()}'s instruction to answer now", text=turns[-1].content)]
+        return assemble(system, sections, prompts.assistant_ask(setup))
+
+    def _card(self, role: Side) -> RoleCard:
+        return self.setup.user if role == "user" else self.setup.assistant
 
     def _latest(self) -> str:
         """What the critic reads besides the candidates: the last two messages."""

@@ -22,9 +22,11 @@ class RoleplayOptions(BaseModel):
                             description="Stop once the assistant has given this many instructions.")
     courtesy_repeats: int = Field(
         default=4, ge=1, le=1000, description="Stop after this many thanks/goodbye-only messages in a row.")
+    stop_on_repetition: bool = Field(
+        default=True, description="Stop when a message nearly repeats an earlier one (a loop, not dialogue).")
     max_tokens: int = Field(default=60_000, ge=100, description="Token budget (prompt + reply) for the session.")
     done_token: str = Field(default="<TASK_DONE>", min_length=3, pattern=r"\S")
-    window: int = Field(default=4, ge=2, le=40,
+    window: int = Field(default=4, ge=2, le=1000,
                         description="Recent messages each turn sees word for word; earlier ones as a summary.")
 
 

@@ -6,11 +6,12 @@ import re
 
 from pydantic import BaseModel
 
+from agents.cognition.converse import repeats
 from agents.roleplay.records import EndReason, Side
 from agents.roleplay.setup import RoleplayOptions
 
 #: A label line such as `Instruction:`, `**Instruction:**` or `- instruction -`, as small models write them.
-_LABEL = r"^[\s*#>_-]*{name}[\s*_]*[:\-]"
+_LABEL = r"^[\s*#>_-]*{name}[*_]*(?:\s*:|\s+-\s)"
 _INSTRUCTION = re.compile(_LABEL.format(name="instruction"), re.I | re.M)
 _INPUT = re.compile(_LABEL.format(name="input"), re.I | re.M)
 _SOLUTION = re.compile(_LABEL.format(name="solution"), re.I | re.M)
@@ -48,11 +49,34 @@ def solution_of(text: str) -> str:
     return _NEXT_REQUEST.sub("", body).strip().strip("*").strip()
 
 
+def without_echo(text: str, speakers: list[str]) -> str:
+    """A message up to where it starts writing the transcript's next lines (`Speaker: ...`), as small models do."""
+    labels = tuple(f"{name}:" for name in speakers if name)
+    lines = text.strip().splitlines()
+    for number, line in enumerate(lines):
+        if number and line.strip().lstrip("*").startswith(labels):
+            return "\n".join(lines[:number]).strip()
+    return text.strip()
+
+
 def is_courtesy(text: str) -> bool:
     """Thanks, goodbyes and the like with next to nothing else in the message."""
     if instruction_of(text) or not _COURTESY.search(text):
         return False
     return len(_NEXT_REQUEST.sub("", text).split()) <= COURTESY_MAX_WORDS
+
+
+_FIXED_WORDS = re.compile(r"\b(instruction|input|solution)\s*:|next request\.?|\binput\s*:\s*none\b", re.I)
+#: Messages shorter than this (without the fixed labels) are never called repeats: short distinct steps look alike.
+REPEAT_MIN_WORDS = 6
+
+
+def _repeats_earlier(turns: list[Turn]) -> bool:
+    """The latest message says again what an earlier one said, labels aside (an echo of either side)."""
+    said = _FIXED_WORDS.sub(" ", turns[-1].content)
+    if len(said.split()) < REPEAT_MIN_WORDS:
+        return False
+    return repeats(said, [(t.speaker, _FIXED_WORDS.sub(" ", t.content)) for t in turns[:-1]])
 
 
 def _trailing(turns: list[Turn], test) -> int:
@@ -72,6 +96,8 @@ def stop_reason(turns: list[Turn], rules: RoleplayOptions, tokens: int) -> EndRe
     last = turns[-1]
     if last.role == "user" and rules.done_token in last.content:
         return "task_done"
+    if rules.stop_on_repetition and _repeats_earlier(turns):
+        return "repetition"
     flips = sum(1 for t in turns if t.role == "assistant" and instruction_of(t.content))
     if flips >= rules.role_flips:
         return "role_flip"
@@ -95,6 +121,13 @@ def _clip(text: str, words: int) -> str:
 #: Earlier steps the running summary lists; older ones are only counted.
 SUMMARY_STEPS = 6
 SUMMARY_WORDS = 18
+
+
+def numbered_brief(items: list[str]) -> str:
+    """The last SUMMARY_STEPS items, numbered from the start and clipped; older ones only counted."""
+    shown = [f"{i}. {_clip(item, SUMMARY_WORDS)}" for i, item in enumerate(items, 1)][-SUMMARY_STEPS:]
+    dropped = len(items) - len(shown)
+    return "\n".join(([f"({dropped} earlier)"] if dropped > 0 else []) + shown)
 
 
 def running_summary(turns: list[Turn]) -> str:

@@ -72,12 +72,15 @@ class FakeChatBackend(Backend):
         garbage_rate: float = 0.0,
         max_in_flight: int = 64,
         timeout_s: float = 30.0,
+        words: int = 0,
     ) -> None:
         self.name = "fake"
         self.latency = latency
         self.error_rate = error_rate
         self.malformed_rate = malformed_rate
         self.garbage_rate = garbage_rate
+        #: Free-text replies run to about this many words (0: one sentence), to stand in for longer answers.
+        self.words = words
         self.max_in_flight = max_in_flight
         self.timeout_s = timeout_s
         self._attempts: Counter[str] = Counter()
@@ -105,7 +108,10 @@ class FakeChatBackend(Backend):
 
     def _answer(self, request: ModelRequest, rng: random.Random, roll: float) -> str:
         if request.json_schema is None:
-            return _sentence(rng)
+            text = _sentence(rng)
+            while len(text.split()) < self.words:
+                text += " " + _sentence(rng)
+            return text
         if roll < self.garbage_rate:
             return "Sorry, I would rather just chat than fill in forms."
         payload = json.dumps(walk(request.json_schema, SchemaSampler(rng)))

@@ -1,0 +1,124 @@
+"""A batch of role-play sessions: throughput at the in-flight limit, engine overhead per message, prompt sizes
+by message position (bounded window vs the whole transcript). Prints one JSON object with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from agents.gateway import build_backend
+from timed_backend import Timed
+from worlds.events import ModelCall, SessionMessage, SessionStarted
+from worlds.runfolder import RunFolder
+from worlds.scenario import SocietyScenario
+from worlds.society.batch import run_batch
+
+#: Recent messages shown word for word (the default), and a window that holds any whole transcript here.
+WINDOW, WHOLE = 4, 1000
+LONG_SESSIONS, LONG_MESSAGES = 10, 100
+#: Sessions run to their message cap: the fake's free text never gives an instruction, so that rule is off.
+ENDLESS = {"no_instruction_turns": 1000, "role_flips": 1000, "courtesy_repeats": 1000, "max_tokens": 10**9,
+           "stop_on_repetition": False}
+
+
+def batch(sessions: int, messages: int, window: int, concurrency: int) -> SocietyScenario:
+    """Exactly `sessions` sessions: 10 assistant roles × enough user roles, one task per pair."""
+    users = math.ceil(sessions / 10)
+    return SocietyScenario.model_validate({
+        "name": "bench", "seed": 1, "models": {"default": "fake", "embeddings": "fake"},
+        "society": {
+            "assistant_roles": {"names": [f"Assistant role {i}" for i in range(min(10, sessions))]},
+            "user_roles": {"names": [f"User role {i}" for i in range(users)]},
+            "tasks_per_pair": 1, "concurrency": concurrency,
+            "session": {"max_messages": messages, "window": window, "specify_task": True, **ENDLESS},
+        },
+    })
+
+
+def run(scenario: SocietyScenario, model: str) -> dict:
+    """Run the batch and read its log back: wall and model seconds, messages, prompt tokens by message index."""
+    backend = Timed(build_backend(model))
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        summary = asyncio.run(run_batch(scenario, Path(out), backend))
+        wall = time.perf_counter() - started
+        by_index: dict[int, list[int]] = defaultdict(list)
+        pending: dict[str, list[int]] = defaultdict(list)
+        calls = messages = sessions = 0
+        for event in RunFolder(summary.folder).reader().events({"model_call", "session_message", "session_started"}):
+            if isinstance(event, ModelCall):
+                calls += 1
+                if event.purpose.endswith("_turn"):
+                    pending[event.agents[0] if event.agents else ""].append(event.prompt_tokens)
+            elif isinstance(event, SessionStarted):
+                sessions += 1
+            elif isinstance(event, SessionMessage):
+                messages += 1
+                by_index[event.index].extend(pending.pop("", []))
+    return {"wall_s": wall, "model_s": backend.seconds, "calls": calls, "messages": messages, "sessions": sessions,
+            "by_index": by_index}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=20, help="Messages per session (the cap).")
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--limit", type=int, default=32, help="Calls in flight (the gateway's limit).")
+    parser.add_argument("--words", type=int, default=45,
+                        help="Length of the fake's free-text replies (CAMEL's messages average about 45 words).")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    concurrency = 2 * args.limit  # more sessions open than calls allowed, so the limit is what binds
+    fake = f"fake?words={args.words}"
+    timed = run(batch(args.sessions, args.messages, WINDOW, concurrency),
+                f"{fake}&latency={args.latency}&concurrency={args.limit}")
+    ideal = math.ceil(timed["calls"] / args.limit) * args.latency
+    instant = run(batch(args.sessions, args.messages, WINDOW, concurrency), fake)
+    whole = run(batch(args.sessions, args.messages, WHOLE, concurrency), fake)
+    long_bounded = run(batch(LONG_SESSIONS, LONG_MESSAGES, WINDOW, concurrency), fake)
+    long_whole = run(batch(LONG_SESSIONS, LONG_MESSAGES, WHOLE, concurrency), fake)
+
+    def tokens(result: dict, curve: bool = True) -> dict:
+        means = {i: statistics.mean(v) for i, v in sorted(result["by_index"].items()) if v}
+        every = [t for v in result["by_index"].values() for t in v]
+        shown = {"mean": round(statistics.mean(every), 1), "first_message": round(means[min(means)], 1),
+                 "last_message": round(means[max(means)], 1), "max": max(every)}
+        return shown | ({"by_message": {i: round(m, 1) for i, m in means.items()}} if curve else {})
+
+    result = {
+        "benchmark": "roleplay_batch", "sessions": timed["sessions"], "messages_per_session": args.messages, "fake_reply_words": args.words,
+        "python": platform.python_version(), "machine": platform.machine(),
+        "latency_s": args.latency, "in_flight_limit": args.limit, "sessions_at_once": concurrency,
+        "calls": timed["calls"], "messages": timed["messages"], "wall_s": round(timed["wall_s"], 2),
+        "sessions_per_min": round(60 * timed["sessions"] / timed["wall_s"], 1),
+        "messages_per_s": round(timed["messages"] / timed["wall_s"], 1),
+        "ideal_s": round(ideal, 2),
+        "concurrency_efficiency": round(ideal / timed["wall_s"], 3),
+        "overhead_ms_per_message": round(1000 * (instant["wall_s"] - instant["model_s"]) / instant["messages"], 3),
+        "prompt_tokens_per_message": tokens(instant),
+        "prompt_tokens_per_message_whole_transcript": tokens(whole),
+        f"long_sessions_{LONG_MESSAGES}_messages": {"sessions": long_bounded["sessions"],
+                                                    "bounded": tokens(long_bounded, curve=False),
+                                                    "whole_transcript": tokens(long_whole, curve=False)},
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        for key, value in result.items():
+            print(f"{key:44} {value}")
+
+
+if __name__ == "__main__":
+    main()
