@@ -370,9 +370,17 @@ def test_at_that_is_not_a_time(tmp_path: Path) -> None:
 
 
 def test_clock_edges_are_inside_the_clock(tmp_path: Path) -> None:
-    text = mutate(BASE, "    at: 2023-02-13T09:00", "    at: 2023-02-13T12:00")
-    text = mutate(text, "  - at: end", "  - at: 2023-02-13T08:00")
+    text = mutate(BASE, "    at: 2023-02-13T09:00", "    at: 2023-02-13T08:00")
+    text = mutate(text, "  - at: end", "  - at: 2023-02-13T12:00")
     assert validate(write(tmp_path, text)).exit_code == 0
+
+
+def test_a_session_due_when_the_clock_stops_would_never_run(tmp_path: Path) -> None:
+    """A probe may be asked at the stop time (end probes are), but a session due then never starts: say so."""
+    text = mutate(BASE, "    at: 2023-02-13T09:00", "    at: 2023-02-13T12:00")
+    path = write(tmp_path, text)
+    assert_rejected(validate(path), path, line_of(text, "at: 2023-02-13T12:00"), "sessions[0].at",
+                    "a session cannot start when the run ends")
 
 
 def test_clock_that_runs_backwards(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -190,7 +192,7 @@ def test_a_log_torn_by_a_crash_resumes_each_session_exactly_once(
 
 
 class InterruptingFake(FakeChatBackend):
-    """The fake model, until its `calls`-th call: then Ctrl-C arrives (KeyboardInterrupt) mid-session."""
+    """The fake model, until its `calls`-th call: then Ctrl-C arrives (a real SIGINT) mid-session."""
 
     def __init__(self, calls: int) -> None:
         super().__init__()
@@ -199,7 +201,8 @@ class InterruptingFake(FakeChatBackend):
     async def generate(self, request: ModelRequest) -> ModelReply:
         self.left -= 1
         if self.left == 0:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # asyncio.run cancels the batch, as it does for a user's Ctrl-C
+            await asyncio.sleep(5)
         return await super().generate(request)
 
 

@@ -35,7 +35,7 @@ from worlds.runfolder import RunFolder
 from worlds.runner import RunSummary, execute_run
 from worlds.scenario import Scenario, ScenarioError, SocietyScenario, load_any
 from worlds.social import social_graph_from_log
-from worlds.society.batch import run_batch
+from worlds.society.batch import role_pairs, run_batch
 from worlds.stats import RunStats, compute_stats
 from worlds.timeparse import format_duration, parse_moment
 
@@ -213,7 +213,7 @@ async def _run_with_progress(
 
 def _run_batch(scenario: SocietyScenario, out_dir: Path, model: str | None) -> None:
     society = scenario.society
-    pairs = len(society.assistant_roles.names) * len(society.user_roles.names)
+    pairs = len(role_pairs(scenario))
     err.print(f"[bold]simulacra[/bold] {scenario.name}: role-play batch, {len(society.assistant_roles.names)} assistant "
               f"× {len(society.user_roles.names)} user roles, {society.tasks_per_pair} tasks per pair, "
               f"{society.concurrency} sessions at once → {out_dir / scenario.name}", highlight=False)

@@ -170,6 +170,7 @@ class Engine:
         ctx = self.context(self.next_tick)
         if status != "failed":
             self.scheduler.end_all(ctx, self.env, "run_ended")
+            self._report_unstarted(ctx)
             await self._score_queued(ctx)
         if status == "completed":
             await ask_due(self.scenario.probes, self.probes_done, ctx, self.agents, self.env.gateway, final=True)
@@ -178,6 +179,15 @@ class Engine:
         if status != "failed":
             self.store.flush()
         return ended
+
+    def _report_unstarted(self, ctx: TickContext) -> None:
+        """Appointments the run ended before: never silently dropped."""
+        scope = ctx.scope(Phase.APPLY, "unstarted")
+        for appointment in self.scheduler.agenda:
+            activity = appointment.activity
+            scope.emit(Warning_(tick=ctx.tick, sim_time=ctx.now, agents=list(activity["participants"]),
+                                message=f"{activity['kind']} {activity['id']} (due {appointment.at:%Y-%m-%d %H:%M}) "
+                                        f"never started: the run ended before its participants were free"))
 
     def get_state(self) -> dict[str, Any]:
         """The whole run at a tick boundary, JSON-able; memories' records stay in the store (flushed here)."""

@@ -298,8 +298,10 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
         known(("relationships", i, "b"), rel.b)
     for i, session in enumerate(s.sessions):
         inside_clock(("sessions", i, "at"), session.at)
-        if session.at == "end":
-            problems.append((("sessions", i, "at"), "a session cannot start when the run ends; give a time or `start`"))
+        if session.at == "end" or (clock_ok and isinstance(session.at, datetime)
+                                   and (session.at.utcoffset() is not None) == zoned and session.at >= s.clock.stop):
+            problems.append((("sessions", i, "at"), "a session cannot start when the run ends; give an earlier "
+                                                    "time or `start`"))
         if isinstance(session, RoleplaySession):
             known(("sessions", i, "assistant", "agent"), session.assistant.agent)
             known(("sessions", i, "user", "agent"), session.user.agent)
@@ -334,8 +336,11 @@ def read_role_list(path: Path) -> list[str]:
     return names
 
 
-def _fill_roles(s: SocietyScenario, base: Path) -> list[tuple[Loc, str]]:
-    """Read each role list's file into its names (the resolved scenario keeps them); problems in files raise."""
+def _fill_roles(s: SocietyScenario, base: Path, in_files: list[Problem]) -> list[tuple[Loc, str]]:
+    """Read each role list's file into its names (the resolved scenario keeps them).
+
+    Returns the scenario's own problems; problems inside role files are added to `in_files`.
+    """
     problems: list[tuple[Loc, str]] = []
     for side in ("assistant_roles", "user_roles"):
         roles: RoleList = getattr(s.society, side)
@@ -344,7 +349,10 @@ def _fill_roles(s: SocietyScenario, base: Path) -> list[tuple[Loc, str]]:
             if not path.is_file():
                 problems.append((("society", side, "file"), f"no such file: {path}"))
                 continue
-            roles.names = read_role_list(path)
+            try:
+                roles.names = read_role_list(path)
+            except ScenarioError as exc:
+                in_files.extend(exc.problems)
         elif not roles.names:
             problems.append((("society", side), "give a file or names"))
         if roles.take is not None:
@@ -439,9 +447,11 @@ def parse_any(text: str, path: str = "<scenario>") -> Scenario | SocietyScenario
     except ValidationError as exc:
         found = [(tuple(err["loc"]), err["msg"]) for err in exc.errors()]
         raise ScenarioError(_problems(path, root, removed + found)) from None
-    checks = _cross_check(scenario) if isinstance(scenario, Scenario) else _fill_roles(scenario, Path(path).parent)
-    if found := removed + checks:
-        raise ScenarioError(_problems(path, root, found))
+    in_files: list[Problem] = []
+    checks = _cross_check(scenario) if isinstance(scenario, Scenario) else \
+        _fill_roles(scenario, Path(path).parent, in_files)
+    if (found := removed + checks) or in_files:
+        raise ScenarioError(_problems(path, root, found) + in_files)
     return scenario
 
 
@@ -462,7 +472,7 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         raise ScenarioError([Problem(file=shown, line=1, field="(file)", message=exc.strerror or str(exc))]) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark is not part of the text
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ScenarioError([Problem(file=shown, line=line, field="(file)", message="not UTF-8 text")]) from None

@@ -17,6 +17,8 @@ class Appointment(BaseModel):
 
     at: datetime
     activity: dict[str, Any]
+    #: Among appointments due at the same moment, lower goes first (a scenario's file order).
+    order: int = 0
 
 
 class Scheduler:
@@ -62,7 +64,7 @@ class Scheduler:
     def start_due(self, ctx: TickContext, env: ActivityEnv) -> None:
         """Start every appointment whose time has come and whose participants can be had; the rest wait."""
         waiting = []
-        for appointment in sorted(self.agenda, key=lambda a: (a.at, a.activity["id"])):
+        for appointment in sorted(self.agenda, key=lambda a: (a.at, a.order, a.activity["id"])):
             if appointment.at >= ctx.end or not self.start(restore(appointment.activity), ctx, env):
                 waiting.append(appointment)
         self.agenda = waiting

@@ -148,5 +148,5 @@ def session_appointments(scenario: Scenario) -> list[Appointment]:
             session_id = f"session-{number}"
             activity = Roleplay(session_id, setup_from_scenario(session_id, spec, scenario), spec.minutes_per_message)
             at = scenario.clock.start if spec.at == "start" else spec.at
-            booked.append(Appointment(at=at, activity=activity.get_state()))
+            booked.append(Appointment(at=at, activity=activity.get_state(), order=number))
     return booked

@@ -90,7 +90,7 @@ def open_batch(out_dir: Path, scenario: SocietyScenario) -> tuple[RunFolder, boo
     return folder, True
 
 
-def _pairs(scenario: SocietyScenario) -> list[tuple[int, str, int, str]]:
+def role_pairs(scenario: SocietyScenario) -> list[tuple[int, str, int, str]]:
     """Every (assistant index, role, user index, role), assistant-major, skipping a role paired with itself."""
     society = scenario.society
     return [(a, assistant, u, user)
@@ -144,7 +144,7 @@ async def run_batch(
     folder, resuming = open_batch(out_dir, scenario)
     done = _already_done(folder) if resuming else _Done()
     society = scenario.society
-    pairs = _pairs(scenario)
+    pairs = role_pairs(scenario)
     summary = BatchSummary(folder=folder.path, planned=len(pairs) * society.tasks_per_pair)
     cache = RequestCache(folder.cache_path, mode="read_write")
     gateway = ModelGateway(backend, cache=cache)
