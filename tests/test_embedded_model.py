@@ -12,6 +12,9 @@ from agents.gateway.backends.base import Backend
 from agents.gateway.records import GatewayRecord
 from agents.importance import model_importance_scorer
 from agents.cognition.reflect import reflect
+from agents.roleplay.session import RoleplaySession
+from agents.roleplay.setup import RoleCard, RoleplaySetup
+from agents.roleplay.turns import instruction_of, solution_of
 from memory import InMemoryStore, MemoryStream, build_embedder
 from tests.conftest import Verdict, model_calls, rate_strawberry
 
@@ -98,3 +101,16 @@ async def test_reflection_runs_on_the_embedded_model(gateway: ModelGateway) -> N
     reflections = [r for r in stream.records if r.kind == "reflection"]
     assert reflections and all(r.depth == 1 for r in reflections)
     assert all(stream.get(e) is not None for r in reflections for e in r.evidence)
+
+
+async def test_inception_prompts_hold_the_small_model_in_its_roles(gateway: ModelGateway) -> None:
+    """The user side instructs in CAMEL's format and the assistant answers with a solution, not an instruction."""
+    setup = RoleplaySetup(session_id="e-1", seed=3, assistant=RoleCard(role="Chef"), user=RoleCard(role="Student"),
+                          task="Plan a cheap, healthy dinner for a student's week.", max_messages=2)
+    session = RoleplaySession(setup)
+    records: list = []
+    await session.advance(gateway, CallScope(seed=3, sink=records.append), 2)
+    first, second = session.progress.turns
+    assert instruction_of(first.content), first.content
+    assert solution_of(second.content) and not instruction_of(second.content), second.content
+    assert session.progress.reason == "max_messages"
