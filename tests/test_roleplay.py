@@ -383,6 +383,32 @@ async def test_a_model_that_keeps_failing_ends_the_session_as_model_failure(erro
     assert session.finished and backend.left() == {"user": 0, "assistant": 0}
 
 
+@pytest.mark.parametrize("error", [
+    ValueError("Requested tokens (4200) exceed context window of 4096"),  # llama-cpp-python's words
+    RuntimeError("Error code: 400 - {'error': {'code': 'context_length_exceeded'}}"),  # OpenAI's
+], ids=["llamacpp", "openai"])
+async def test_a_prompt_longer_than_the_context_ends_the_session_as_context_limit(error: Exception) -> None:
+    """An overflowing prompt is not retried (the same prompt cannot fit next time) and has its own reason."""
+    backend = ScriptedRoleplay(user=[INSTRUCTIONS[0]], assistant=[error])
+    session, records, gateway = await play(make_setup(), backend, gateway=fast_gateway(backend, max_attempts=4))
+    ended = of_kind(records, "session_ended")
+    assert [(e.reason, e.messages) for e in ended] == [("context_limit", 1)]
+    assert "context" in ended[0].detail and of_kind(records, "model_retry") == []
+    assert gateway.counters.retries == 0 and len(backend.requests("assistant")) == 1
+
+
+async def test_the_fake_refuses_prompts_past_its_context_like_llamacpp() -> None:
+    """`fake?context=N` stands in for a small context window: short prompts pass, a long one ends the session."""
+    from agents.gateway import build_backend
+
+    setup = make_setup(max_messages=40, window=1000, no_instruction_turns=1000, role_flips=1000,
+                       stop_on_repetition=False)
+    session, records, _ = await play(setup, build_backend("fake?context=700&words=40"), turns=40)
+    ended = of_kind(records, "session_ended")
+    assert [e.reason for e in ended] == ["context_limit"]
+    assert 2 <= ended[0].messages < 40, "the first prompts fit; only a grown transcript overflows"
+
+
 async def test_a_failing_planner_ends_the_session_before_any_message() -> None:
     """The planner has no fallback: when it cannot answer, the session ends with model_failure and no messages."""
     backend = ScriptedRoleplay(planner=[TransientModelError("down")] * 2)
@@ -406,6 +432,15 @@ async def test_a_message_that_writes_the_other_sides_lines_is_cut_back() -> None
     session, _, _ = await play(make_setup(max_messages=2), backend)
     assert [t.content for t in session.progress.turns] == [INSTRUCTIONS[0], SOLUTIONS[0]]
 
+
+
+async def test_a_user_message_that_answers_its_own_instruction_is_cut_at_the_solution() -> None:
+    """The user instructs; a `Solution:` it goes on to write is the assistant's job, so it is dropped."""
+    solving = INSTRUCTIONS[0] + "\n**Solution:** I would use Yahoo Finance myself."
+    backend = ScriptedRoleplay(user=[solving, "Solution: only an answer, no instruction."], assistant=SOLUTIONS[:2])
+    session, _, _ = await play(make_setup(max_messages=3), backend)
+    assert [t.content for t in session.progress.turns] == [
+        INSTRUCTIONS[0], SOLUTIONS[0], "Solution: only an answer, no instruction."]
 
 # ====================================================================================================================
 # 3. The critic

@@ -162,6 +162,19 @@ def test_two_sessions_needing_the_same_agent_queue(rp_run: tuple[Path, list[dict
     assert ticks[second_start["tick"]]["status"]["Ann Lee"] == "in a role-play session as the user: Write a poem"
 
 
+def test_a_run_that_stops_mid_session_ends_it_as_run_ended(tmp_path: Path) -> None:
+    """`--until` in the middle of a session: it is closed with `run_ended`, and the queued one is reported."""
+    scenario = parse_scenario(RP_TOWN)
+    summary = asyncio.run(execute_run(scenario, tmp_path, until=datetime(2023, 2, 13, 10, 10)))
+    events = [json.loads(line) for line in RunFolder(summary.run_dir).events_path.read_text().splitlines()]
+    ended = _one(events, "session_ended", "session-1")
+    assert ended["reason"] == "run_ended" and 0 < ended["messages"] < 12
+    assert ended["seq"] < next(e["seq"] for e in events if e["kind"] == "run_ended")
+    (warning,) = [e for e in events if e["kind"] == "warning" and "session-2" in e["message"]]
+    assert "never started" in warning["message"]
+    assert not [e for e in events if e["kind"] == "session_started" and e["session_id"] == "session-2"]
+
+
 def _restored_run(tmp_path: Path, snapshot_tick: int) -> tuple[list[dict], list[dict], dict]:
     """Run uninterrupted while snapshotting after a tick; restore into a fresh engine and run on to the stop."""
     scenario = parse_scenario(RP_TOWN)
@@ -204,6 +217,64 @@ def test_a_snapshot_inside_a_session_restores_to_the_same_log(tmp_path: Path, sn
     kinds = {r["kind"] for r in original}
     assert {"session_message", "session_ended", "memory_added", "plan"} <= kinds
     assert restored == original
+
+
+#: Ann and Bob share the cafe from the start and EchoFake always wants to talk; Cy sleeps until the run ends.
+MEETING_TOWN = """\
+name: meeting-town
+seed: 5
+clock: {start: 2023-02-13T08:00, step: 10m, stop: 2023-02-13T11:00}
+models: {default: fake, embeddings: fake}
+memory: {store: memory}
+world:
+  places:
+    Town: {Cafe: [counter], Cy's flat: [bed]}
+agents:
+  - {name: Ann, persona: Ann bakes bread., home: Cafe, wake: "07:00", bedtime: "21:00"}
+  - {name: Bob, persona: Bob runs the cafe., home: Cafe, wake: "07:00", bedtime: "22:00"}
+  - {name: Cy, persona: Cy writes poems., home: Cy's flat, wake: "12:00", bedtime: "20:00"}
+conversation: {max_lines: 4, lines_per_tick: 2, cooldown: 1h}
+sessions:
+  - {type: roleplay, at: meeting, assistant: {agent: Bob}, user: {role: Baker, agent: Ann},
+     task: Plan the cafe's bread order, max_messages: 4, no_instruction_turns: 50, stop_on_repetition: false}
+  - {type: roleplay, at: meeting, assistant: {agent: Cy}, user: {agent: Bob}, task: Write a menu poem}
+"""
+
+
+def test_a_session_booked_on_a_meeting_replaces_the_pairs_next_talk(tmp_path: Path) -> None:
+    """`at: meeting`: the first time Ann and Bob choose to talk, they hold the session; later talks are chats."""
+    from tests.fakes import EchoFake
+
+    summary = asyncio.run(execute_run(parse_scenario(MEETING_TOWN), tmp_path, model=EchoFake("Cafe")))
+    events = [json.loads(line) for line in RunFolder(summary.run_dir).events_path.read_text().splitlines()]
+    talks = [e for e in events if e["kind"] in ("conversation_started", "session_started")
+             and {"Ann", "Bob"} <= set(e["agents"])]
+    assert talks and talks[0]["kind"] == "session_started" and talks[0]["session_id"] == "session-1"
+    reacted = [e for e in events if e["kind"] == "reaction" and e["decision"] == "talk" and e["tick"] <= talks[0]["tick"]]
+    assert reacted and reacted[0]["tick"] == talks[0]["tick"], "a reaction started it, in the tick it was decided"
+    assert [e["kind"] for e in talks[1:]] == ["conversation_started"] * (len(talks) - 1), "booked once, held once"
+    assert len(talks) >= 2, "after the cooldown the pair chats as usual"
+    ended = _one(events, "session_ended", "session-1")
+    assert ended["reason"] == "max_messages" and ended["agents"] == ["Bob", "Ann"]
+    # Cy never woke up: that booking is reported, not dropped.
+    (warning,) = [e for e in events if e["kind"] == "warning" and "session-2" in e["message"]]
+    assert "Cy and Bob never met and chose to talk" in warning["message"]
+
+
+def test_a_meeting_needs_a_world_agent_on_both_sides(tmp_path: Path) -> None:
+    text = _session_yaml("""\
+  - type: roleplay
+    at: meeting
+    assistant:
+      role: Poet
+    user:
+      agent: Ann Lee
+    task: Write a poem
+""")
+    with pytest.raises(ScenarioError) as caught:
+        parse_any(text, "m.yaml")
+    assert [(p.line, p.field) for p in caught.value.problems] == [(_line_of(text, "at: meeting"), "sessions[0].at")]
+    assert "two world agents" in caught.value.problems[0].message
 
 
 def _session_yaml(body: str) -> str:
@@ -325,4 +396,4 @@ def test_harvested_sessions_carry_their_roles_task_and_alternate_turns(
     assert (two["assistant_role"], two["user_role"], two["task"]) == ("Poet", "Ann Lee", "Write a poem")
     assert two["specified_task"] is None and two["messages"] == 6
     system_two = by_id["session-2"]["messages"][0]["content"] if fmt == "openai" else by_id["session-2"]["system"]
-    assert re.match(r"You are the Poet\. You are helping the Ann Lee with this task: Write a poem", system_two)
+    assert re.match(r"You are the Poet\. You are helping Ann Lee with this task: Write a poem", system_two)

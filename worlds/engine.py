@@ -98,7 +98,7 @@ class Engine:
         deciding = [a for _, a in sorted(agents.items()) if self._free_to_decide(a)]
         intents = await asyncio.gather(*(decide(a, ctx, env) for a in deciding))
         for intent in intents:
-            if intent is not None and not self.scheduler.start(intent.activity, ctx, env):
+            if intent is not None and not self.scheduler.start_intent(intent.activity, ctx, env):
                 intent.refused(env)
         await self.scheduler.advance(ctx, env)
         events = self._collect(ctx)
@@ -185,9 +185,10 @@ class Engine:
         scope = ctx.scope(Phase.APPLY, "unstarted")
         for appointment in self.scheduler.agenda:
             activity = appointment.activity
+            why = (f"{' and '.join(appointment.meeting)} never met and chose to talk" if appointment.meeting
+                   else f"due {appointment.at:%Y-%m-%d %H:%M}, the run ended before its participants were free")
             scope.emit(Warning_(tick=ctx.tick, sim_time=ctx.now, agents=list(activity["participants"]),
-                                message=f"{activity['kind']} {activity['id']} (due {appointment.at:%Y-%m-%d %H:%M}) "
-                                        f"never started: the run ended before its participants were free"))
+                                message=f"{activity['kind']} {activity['id']} never started ({why})"))
 
     def get_state(self) -> dict[str, Any]:
         """The whole run at a tick boundary, JSON-able; memories' records stay in the store (flushed here)."""

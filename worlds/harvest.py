@@ -102,7 +102,8 @@ def session_record(session: HarvestedSession, fmt: HarvestFormat, personas: dict
         f"the {start.assistant_role}" + (f", played by {described}" if persona else "")
     task = start.specified_task or start.task
     steps = "".join(f"\n{i}. {s}" for i, s in enumerate(start.subtasks, 1))
-    system = f"You are {who}. You are helping the {start.user_role} with this task: {task}{steps}"
+    helped = start.user_role if start.user_role == start.user_agent else f"the {start.user_role}"
+    system = f"You are {who}. You are helping {helped} with this task: {task}{steps}"
     pairs = [("user" if t.role == "user" else "assistant", t.content) for t in session.turns]
     record = _chat(system, pairs, fmt)
     if with_metadata:

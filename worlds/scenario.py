@@ -104,10 +104,14 @@ class SessionRole(Strict):
 
 
 class RoleplaySession(RoleplayOptions, Strict):
-    """A CAMEL role-play placed on the clock: it starts at `at` once its world agents are free."""
+    """A CAMEL role-play placed on the clock: it starts at `at` once its world agents are free.
+
+    `at: meeting` books it on an encounter instead: the next time its two world agents meet and
+    one decides to talk to the other, they hold this session rather than a chat.
+    """
 
     type: Literal["roleplay"]
-    at: Moment
+    at: Moment | Literal["meeting"]
     assistant: SessionRole
     user: SessionRole
     task: str = Field(min_length=1)
@@ -310,6 +314,9 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
             players = [p.agent for p in (session.assistant, session.user) if p.agent]
             if len(players) == 2 and players[0] == players[1]:
                 problems.append((("sessions", i, "user", "agent"), "must differ from the assistant's agent"))
+            if session.at == "meeting" and len(players) < 2:
+                problems.append((("sessions", i, "at"), "`meeting` starts a session when its two world agents "
+                                                        "meet: give an agent on both sides"))
         else:
             known(("sessions", i, "agent"), session.agent)
     for i, probe in enumerate(s.probes):

@@ -19,6 +19,8 @@ class Appointment(BaseModel):
     activity: dict[str, Any]
     #: Among appointments due at the same moment, lower goes first (a scenario's file order).
     order: int = 0
+    #: Two agents whose meeting starts it instead of the clock: from `at` on, their next talk becomes this.
+    meeting: list[str] = []
 
 
 class Scheduler:
@@ -27,6 +29,7 @@ class Scheduler:
     The rule for a due appointment: participants in an interruptible routine (an action, a walk) are
     taken out of it; if any is in a conversation or asleep, the appointment waits and is tried again
     every tick until all are free. Reactions follow the same rule but never wait: they are dropped.
+    An appointment booked on a meeting has no clock time: the pair's next talk starts it instead.
     """
 
     def __init__(self) -> None:
@@ -65,9 +68,24 @@ class Scheduler:
         """Start every appointment whose time has come and whose participants can be had; the rest wait."""
         waiting = []
         for appointment in sorted(self.agenda, key=lambda a: (a.at, a.order, a.activity["id"])):
-            if appointment.at >= ctx.end or not self.start(restore(appointment.activity), ctx, env):
+            if appointment.meeting or appointment.at >= ctx.end or not self.start(restore(appointment.activity),
+                                                                                    ctx, env):
                 waiting.append(appointment)
         self.agenda = waiting
+
+    def start_intent(self, activity: Activity, ctx: TickContext, env: ActivityEnv) -> bool:
+        """Start what an agent chose; a talk between two agents booked to meet becomes their booked activity.
+
+        If the booked activity cannot start (a third participant, such as its critic, is busy), the
+        talk goes ahead and the booking waits for their next one.
+        """
+        pair = sorted(activity.participants)
+        for appointment in sorted(self.agenda, key=lambda a: (a.order, a.activity["id"])):
+            if (activity.kind == "conversation" and sorted(appointment.meeting) == pair and appointment.at < ctx.end
+                    and self.start(restore(appointment.activity), ctx, env)):
+                self.agenda.remove(appointment)
+                return True
+        return self.start(activity, ctx, env)
 
     async def advance(self, ctx: TickContext, env: ActivityEnv) -> None:
         """Advance every running activity at once, then release the finished ones in id order."""

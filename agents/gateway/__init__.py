@@ -2,6 +2,7 @@
 
 from agents.gateway.cache import CacheMode, RequestCache, copy_cache
 from agents.gateway.errors import (
+    ContextLimitError,
     GatewayError,
     ModelSpecError,
     ModelUnavailableError,
@@ -21,7 +22,7 @@ from agents.gateway.specs import build_backend
 from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
 
 __all__ = [
-    "CacheMode", "ChatMessage", "GatewayCounters", "GatewayError", "GatewayRecord", "ModelCallRecord",
+    "CacheMode", "ChatMessage", "ContextLimitError", "GatewayCounters", "GatewayError", "GatewayRecord", "ModelCallRecord",
     "ModelFallbackRecord", "ModelGateway", "ModelRepairRecord", "ModelReply", "ModelRequest", "ModelRetryRecord",
     "ModelSpecError", "ModelUnavailableError", "PermanentModelError", "RequestCache", "TransientModelError",
     "CallScope", "RecordSink", "build_backend", "copy_cache",

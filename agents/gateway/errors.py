@@ -21,3 +21,7 @@ class PermanentModelError(GatewayError):
 
 class ModelUnavailableError(GatewayError):
     """Every attempt failed and the caller gave no fallback."""
+
+
+class ContextLimitError(ModelUnavailableError):
+    """The prompt does not fit the model's context window; asking again with the same prompt cannot help."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Literal
 
 from agents.gateway.errors import ModelSpecError, PermanentModelError
@@ -29,6 +30,16 @@ def classify(exc: BaseException) -> RetryReason | None:
     if status in _PERMANENT_STATUS or name in _PERMANENT_NAMES:
         return None
     return "error"
+
+
+#: How backends say a prompt is longer than the context: llama.cpp, OpenAI and servers that copy them.
+_CONTEXT_OVERFLOW = re.compile(
+    r"exceeds? (the )?context window|context_length_exceeded|maximum context length|context length exceeded", re.I)
+
+
+def overflows_context(exc: BaseException) -> bool:
+    """True when the backend refused the prompt for being longer than the model's context."""
+    return bool(_CONTEXT_OVERFLOW.search(f"{getattr(exc, 'code', '')} {exc}"))
 
 
 def backoff_delay(attempt: int, base_s: float, max_s: float, key: str) -> float:

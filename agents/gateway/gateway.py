@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from agents.gateway.backends.base import Backend
 from agents.gateway.cache import RequestCache
-from agents.gateway.errors import ModelUnavailableError, PermanentModelError
-from agents.gateway.failures import backoff_delay, classify
+from agents.gateway.errors import ContextLimitError, ModelUnavailableError, PermanentModelError
+from agents.gateway.failures import backoff_delay, classify, overflows_context
 from agents.gateway.records import (
     ModelCallRecord,
     ModelFallbackRecord,
@@ -175,6 +175,8 @@ class ModelGateway:
             except Exception as exc:  # noqa: BLE001 - every backend failure is classified below
                 kind = classify(exc)
                 detail = f"{type(exc).__name__}: {exc}"[:500]
+                if overflows_context(exc):
+                    raise ContextLimitError(f"the prompt does not fit the model's context: {detail}") from exc
                 if kind is None:
                     raise
                 if retries + 1 >= self.max_attempts:
@@ -212,8 +214,9 @@ class ModelGateway:
         )
 
     def _fall_back(self, scope: CallScope, purpose: str, reason: str, value, cause: Exception | None):
-        if value is None:
-            raise ModelUnavailableError(f"{purpose}: {reason}") from cause
+        if value is None:  # the kind of failure survives (a context overflow stays one)
+            kind = type(cause) if isinstance(cause, ModelUnavailableError) else ModelUnavailableError
+            raise kind(f"{purpose}: {reason}") from cause
         self.counters.fallbacks += 1
         shown = value.model_dump_json() if isinstance(value, BaseModel) else str(value)
         scope.emit(

@@ -15,7 +15,7 @@ from agents.gateway.errors import ModelSpecError
 
 SPEC_HELP = (
     "use one of: embedded, llamacpp:/path/model.gguf, openai:MODEL, ollama:MODEL, "
-    "openai-compatible:http://HOST:PORT/v1?model=NAME, fake, fake?latency=SECONDS&words=N"
+    "openai-compatible:http://HOST:PORT/v1?model=NAME, fake, fake?latency=SECONDS&words=N&context=N"
 )
 
 
@@ -84,6 +84,7 @@ def _build(kind: str, rest: str, params: dict[str, str], spec: str) -> Backend:
             malformed_rate=_number(params, "malformed_rate", 0.0, spec),
             garbage_rate=_number(params, "garbage_rate", 0.0, spec),
             words=int(_number(params, "words", 0, spec)),
+            context=int(_number(params, "context", 0, spec)),
         )
     if kind == "embedded":
         from agents.gateway.backends.gguf_assembly import EMBEDDED_MODEL, assembled_path

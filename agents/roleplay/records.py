@@ -49,7 +49,7 @@ class CriticChoiceRecord(BaseModel):
 
 #: Every way a session can stop; each is logged as the session's reason.
 EndReason = Literal["task_done", "repetition", "max_messages", "no_instruction", "role_flip", "courtesy_loop", "token_limit",
-                    "model_failure", "interrupted", "run_ended"]
+                    "context_limit", "model_failure", "interrupted", "run_ended"]
 
 
 class SessionEndedRecord(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agents.gateway import CallScope, ChatMessage, ModelGateway, ModelUnavailableError
+from agents.gateway import CallScope, ChatMessage, ContextLimitError, ModelGateway, ModelUnavailableError
 from agents.gateway.records import ModelCallRecord
 from agents.prompting import Section, assemble
 from agents.roleplay import prompts
@@ -29,6 +29,7 @@ from agents.roleplay.turns import (
     running_summary,
     stop_reason,
     without_echo,
+    without_own_answer,
 )
 
 
@@ -75,6 +76,8 @@ class RoleplaySession:
                 if self.finished:
                     return
                 await self._turn(gateway, self._step_scope(len(self.progress.turns), scope))
+        except ContextLimitError as exc:
+            self.end("context_limit", scope, detail=str(exc))
         except ModelUnavailableError as exc:
             self.end("model_failure", scope, detail=str(exc))
 
@@ -150,6 +153,8 @@ class RoleplaySession:
                                               scope=scope)).strip()
         content = without_echo(content, [setup.user.title(), setup.assistant.title(), setup.user.role,
                                          setup.assistant.role])
+        if role == "user":
+            content = without_own_answer(content)
         if not content:
             content = "(nothing)"
         progress.turns.append(Turn(role=role, speaker=card.speaker, content=content))

@@ -59,6 +59,12 @@ def without_echo(text: str, speakers: list[str]) -> str:
     return text.strip()
 
 
+def without_own_answer(text: str) -> str:
+    """A user message up to a `Solution:` label: the user instructs, and small models go on to answer too."""
+    found = _SOLUTION.search(text)
+    return text[: found.start()].strip() if found is not None and found.start() > 0 else text.strip()
+
+
 def is_courtesy(text: str) -> bool:
     """Thanks, goodbyes and the like with next to nothing else in the message."""
     if instruction_of(text) or not _COURTESY.search(text):

@@ -147,6 +147,7 @@ def session_appointments(scenario: Scenario) -> list[Appointment]:
         if isinstance(spec, RoleplaySpec):
             session_id = f"session-{number}"
             activity = Roleplay(session_id, setup_from_scenario(session_id, spec, scenario), spec.minutes_per_message)
-            at = scenario.clock.start if spec.at == "start" else spec.at
-            booked.append(Appointment(at=at, activity=activity.get_state(), order=number))
+            at = scenario.clock.start if spec.at in ("start", "meeting") else spec.at
+            meeting = [spec.assistant.agent, spec.user.agent] if spec.at == "meeting" else []
+            booked.append(Appointment(at=at, activity=activity.get_state(), order=number, meeting=meeting))
     return booked

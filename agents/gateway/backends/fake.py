@@ -73,6 +73,7 @@ class FakeChatBackend(Backend):
         max_in_flight: int = 64,
         timeout_s: float = 30.0,
         words: int = 0,
+        context: int = 0,
     ) -> None:
         self.name = "fake"
         self.latency = latency
@@ -81,6 +82,8 @@ class FakeChatBackend(Backend):
         self.garbage_rate = garbage_rate
         #: Free-text replies run to about this many words (0: one sentence), to stand in for longer answers.
         self.words = words
+        #: A context window in words (0: none): longer prompts are refused as llama.cpp refuses them.
+        self.context = context
         self.max_in_flight = max_in_flight
         self.timeout_s = timeout_s
         self._attempts: Counter[str] = Counter()
@@ -99,11 +102,14 @@ class FakeChatBackend(Backend):
                 await asyncio.sleep(self.latency)
         finally:
             self.in_flight -= 1
+        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
+        if self.context and prompt_tokens + request.max_tokens > self.context:
+            raise ValueError(f"Requested tokens ({prompt_tokens + request.max_tokens}) exceed context window of "
+                             f"{self.context}")
         if fault < self.error_rate:
             raise TransientModelError(f"fake: injected transient failure (attempt {attempt})")
         rng = stable_rng(key, "answer")
         text = self._answer(request, rng, fault - self.error_rate)
-        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
         return ModelReply(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(text.split()))
 
     def _answer(self, request: ModelRequest, rng: random.Random, roll: float) -> str:
