@@ -16,9 +16,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from agents.cognition.converse import repeats
 from agents.gateway import build_backend
 from timed_backend import Timed
-from worlds.events import ModelCall, SessionMessage, SessionStarted
+from worlds.events import ModelCall, SessionEnded, SessionMessage, SessionStarted
 from worlds.runfolder import RunFolder
 from worlds.scenario import SocietyScenario
 from worlds.society.batch import run_batch
@@ -45,6 +46,42 @@ def batch(sessions: int, messages: int, window: int, concurrency: int) -> Societ
     })
 
 
+def embedded_batch(sessions: int, messages: int, window: int) -> SocietyScenario:
+    """`sessions` AI-Society sessions from the shipped CAMEL role lists, one task per pair."""
+    data = Path(__file__).resolve().parent.parent / "scenarios" / "data"
+    return SocietyScenario.model_validate({
+        "name": "bench-embedded", "seed": 5, "models": {"default": "embedded", "embeddings": "fake"},
+        "society": {
+            "assistant_roles": {"names": read_roles(data / "camel_ai_society_assistant_roles.txt")[:sessions]},
+            "user_roles": {"names": read_roles(data / "camel_ai_society_user_roles.txt")[-1:]},
+            "tasks_per_pair": 1, "concurrency": sessions,
+            # Repeats are counted, not stopped on, so both windows run their sessions long enough to differ.
+            "session": {"max_messages": messages, "window": window, "specify_task": True, "specify_words": 40,
+                        "stop_on_repetition": False},
+        },
+    })
+
+
+def read_roles(path: Path) -> list[str]:
+    """CAMEL's numbered role lists ("12. Accountant"), numbers dropped."""
+    return [line.split(".", 1)[-1].strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def dialogue(result: dict) -> dict:
+    """What the window does to the text: how sessions ended, how long they ran, how varied their words are."""
+    texts = [text for session in result["texts"].values() for _, text in session]
+    words = [m.lower().split() for m in texts]
+    bigrams = [tuple(w[i:i + 2]) for w in words for i in range(len(w) - 1)]
+    repeated = sum(repeats(text, session[:i]) for session in result["texts"].values()
+                   for i, (_, text) in enumerate(session))
+    return {"sessions": result["sessions"], "messages_mean": round(result["messages"] / max(1, result["sessions"]), 1),
+            "end_reasons": dict(sorted(result["reasons"].items())),
+            "repeat_rate": round(repeated / max(1, len(texts)), 3),
+            "distinct_2": round(len(set(bigrams)) / max(1, len(bigrams)), 3),
+            "prompt_tokens_mean": round(statistics.mean(t for v in result["by_index"].values() for t in v), 1),
+            "wall_s": round(result["wall_s"], 1)}
+
+
 def run(scenario: SocietyScenario, model: str) -> dict:
     """Run the batch and read its log back: wall and model seconds, messages, prompt tokens by message index."""
     backend = Timed(build_backend(model))
@@ -55,7 +92,12 @@ def run(scenario: SocietyScenario, model: str) -> dict:
         by_index: dict[int, list[int]] = defaultdict(list)
         pending: dict[str, list[int]] = defaultdict(list)
         calls = messages = sessions = 0
-        for event in RunFolder(summary.folder).reader().events({"model_call", "session_message", "session_started"}):
+        texts: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        reasons: dict[str, int] = defaultdict(int)
+        for event in RunFolder(summary.folder).reader().events(
+                {"model_call", "session_message", "session_started", "session_ended"}):
+            if isinstance(event, SessionEnded):
+                reasons[event.reason] += 1
             if isinstance(event, ModelCall):
                 calls += 1
                 if event.purpose.endswith("_turn"):
@@ -64,9 +106,10 @@ def run(scenario: SocietyScenario, model: str) -> dict:
                 sessions += 1
             elif isinstance(event, SessionMessage):
                 messages += 1
+                texts[event.session_id].append((event.speaker, event.content))
                 by_index[event.index].extend(pending.pop("", []))
     return {"wall_s": wall, "model_s": backend.seconds, "calls": calls, "messages": messages, "sessions": sessions,
-            "by_index": by_index}
+            "by_index": by_index, "texts": texts, "reasons": reasons}
 
 
 def main() -> None:
@@ -77,6 +120,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=32, help="Calls in flight (the gateway's limit).")
     parser.add_argument("--words", type=int, default=45,
                         help="Length of the fake's free-text replies (CAMEL's messages average about 45 words).")
+    parser.add_argument("--embedded", type=int, default=0, metavar="N",
+                        help="Also run N sessions of 12 messages on the embedded model, bounded and whole (slow).")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -113,6 +158,11 @@ def main() -> None:
                                                     "bounded": tokens(long_bounded, curve=False),
                                                     "whole_transcript": tokens(long_whole, curve=False)},
     }
+    if args.embedded:
+        result["embedded_dialogue"] = {
+            f"window_{WINDOW}": dialogue(run(embedded_batch(args.embedded, 12, WINDOW), "embedded")),
+            "whole_transcript": dialogue(run(embedded_batch(args.embedded, 12, WHOLE), "embedded")),
+        }
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:

@@ -129,6 +129,22 @@ def test_session_messages_take_minutes_per_message_of_sim_time(rp_run: tuple[Pat
     assert chosen and all(_time(c) == begin + c["index"] * gap for c in chosen)
 
 
+def test_messages_longer_than_a_tick_take_their_own_time(tmp_path: Path) -> None:
+    """15 minutes a message on 10-minute ticks: messages at 10:00, 10:15, 10:30 ..., some ticks carry none."""
+    text = RP_TOWN.replace("max_messages: 6, no_instruction_turns: 50", "max_messages: 4, minutes_per_message: 15, "
+                                                                       "no_instruction_turns: 50")
+    text = text.replace("  - {type: roleplay, at: 2023-02-13T10:00, assistant: {agent: Bob Ray}", "  - {type: roleplay, "
+                        "at: 2023-02-13T12:00, assistant: {agent: Bob Ray}").replace("stop: 2023-02-13T11:30",
+                                                                                      "stop: 2023-02-13T12:30")
+    _, events = _run(tmp_path, text)
+    messages = [e for e in events if e["kind"] == "session_message" and e["session_id"] == "session-2"]
+    begin = _time(_one(events, "session_started", "session-2"))
+    assert [_time(m) for m in messages] == [begin + i * timedelta(minutes=15) for i in range(4)]
+    assert [m["tick"] for m in messages] == [6, 7, 9, 10], "each message in the tick its minute falls in"
+    # The last message (10:45) would run to 11:00; the session closes with the tick it was said in.
+    assert _time(_one(events, "session_ended", "session-2")) == datetime(2023, 2, 13, 10, 50)
+
+
 def test_after_a_session_each_agent_remembers_it_and_replans(rp_run: tuple[Path, list[dict[str, Any]]]) -> None:
     """A finished session becomes a chat memory citing its end, and a re-plan, for every world agent in it."""
     _, events = rp_run

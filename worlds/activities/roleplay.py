@@ -41,10 +41,11 @@ def setup_from_scenario(session_id: str, spec: RoleplaySpec, scenario: Scenario)
                          user=_card(spec.user, scenario), task=spec.task, critic=critic, **options)
 
 
-def stamped(scope: CallScope, tick: int, start: datetime, step: timedelta, done: int, agents: list[str]) -> CallScope:
-    """A scope that turns session records into events: message `i` at `start + (i - done) * step`, naming `agents`.
+def stamped(scope: CallScope, tick: int, start: datetime, step: timedelta, agents: list[str],
+            until: datetime | None = None) -> CallScope:
+    """A scope that turns session records into events: message `i` at `start + i * step`, naming `agents`.
 
-    `done` is how many messages the session had when this stretch began; the end comes after the last message.
+    The end comes one `step` after the last message, or at `until` (the tick's end) if that is sooner.
     """
 
     now = start
@@ -52,9 +53,10 @@ def stamped(scope: CallScope, tick: int, start: datetime, step: timedelta, done:
     def place(record: BaseModel) -> None:
         nonlocal now
         if isinstance(record, SessionMessageRecord | CriticChoiceRecord):
-            now = start + step * max(0, record.index - done)
+            now = start + step * record.index
         elif isinstance(record, SessionEndedRecord):
-            now = start + step * max(0, record.messages - done)
+            now = start + step * record.messages
+            now = min(now, until) if until is not None else now
         event = from_report(record, tick, now)
         if not event.agents:
             event.agents = list(agents)
@@ -75,6 +77,8 @@ class Roleplay(Activity):
         self.session = RoleplaySession(setup)
         self.minutes_per_message = minutes_per_message
         self.recalled = False
+        #: When the first message was said: every later message is timed from here.
+        self.began: datetime | None = None
 
     def status(self, agent: str) -> str:
         setup = self.session.setup
@@ -94,9 +98,12 @@ class Roleplay(Activity):
         scope = self.scope(ctx, part="turns")
         if not self.recalled:
             await self._recall(ctx, env, scope)
-        timed = self._timed(ctx, scope)
-        per_tick = max(1, ctx.step // timedelta(minutes=self.minutes_per_message))
-        await self.session.advance(env.gateway, timed, per_tick)
+        if self.began is None:
+            self.began = ctx.now
+        # Message i is said at began + i * minutes: as many as start before this tick ends (none, if one
+        # message outlasts the tick), so a session takes its simulated time whatever the tick length.
+        due = -(-(ctx.end - self.began) // self._per_message)
+        await self.session.advance(env.gateway, self._timed(ctx, scope), max(0, due - len(self.session.progress.turns)))
         if self.session.finished:
             self._finish(ctx, env)
 
@@ -110,9 +117,12 @@ class Roleplay(Activity):
                 card.memories = [m.text for m in found]
         self.recalled = True
 
+    @property
+    def _per_message(self) -> timedelta:
+        return timedelta(minutes=self.minutes_per_message)
+
     def _timed(self, ctx: TickContext, scope: CallScope) -> CallScope:
-        return stamped(scope, ctx.tick, ctx.now, timedelta(minutes=self.minutes_per_message),
-                       len(self.session.progress.turns), self.participants)
+        return stamped(scope, ctx.tick, self.began or ctx.now, self._per_message, self.participants, until=ctx.end)
 
     def _finish(self, ctx: TickContext, env: ActivityEnv) -> None:
         super().end(ctx, env, self.scope(ctx, part="turns"), "done")
@@ -132,12 +142,13 @@ class Roleplay(Activity):
 
     def extra_state(self) -> dict[str, Any]:
         return {"session": self.session.get_state(), "minutes_per_message": self.minutes_per_message,
-                "recalled": self.recalled}
+                "recalled": self.recalled, "began": self.began.isoformat() if self.began else None}
 
     def restore_extra(self, state: dict[str, Any]) -> None:
         self.session = RoleplaySession.from_state(state["session"])
         self.minutes_per_message = state["minutes_per_message"]
         self.recalled = state["recalled"]
+        self.began = datetime.fromisoformat(state["began"]) if state["began"] else None
 
 
 def session_appointments(scenario: Scenario) -> list[Appointment]:

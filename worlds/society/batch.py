@@ -112,7 +112,7 @@ def session_setup(scenario: SocietyScenario, pair: tuple[int, str, int, str], nu
 async def run_session(setup: RoleplaySetup, gateway: ModelGateway, start, step: timedelta) -> list[EventBase]:
     """One whole session, as the events it leaves: the unit a batch (or a cluster) schedules."""
     events: list[EventBase] = []
-    scope = stamped(CallScope(seed=setup.seed, sink=events.append), 0, start, step, 0, [])
+    scope = stamped(CallScope(seed=setup.seed, sink=events.append), 0, start, step, [])
     session = RoleplaySession(setup)
     await session.advance(gateway, scope, setup.max_messages)
     return events
@@ -164,7 +164,7 @@ async def run_batch(
             return done.tasks[key]
         records: list[Any] = []
         scope = stamped(CallScope(seed=stable_int(scenario.seed, "tasks", key, bits=31), sink=records.append),
-                        0, society.start, step, 0, [])
+                        0, society.start, step, [])
         async with limit:
             try:
                 tasks = await brainstorm(pair[1], pair[3], society.tasks_per_pair, gateway, scope)
