@@ -273,6 +273,14 @@ def test_unusable_role_files_are_one_line_errors_naming_the_file(
     assert not (tmp_path / "out").exists(), "nothing is written for a batch that cannot start"
 
 
+def test_a_batch_of_only_same_role_pairs_is_refused(tmp_path: Path) -> None:
+    """Poet × Poet is never run, so a batch of only that would hold nothing: an input error, not an empty corpus."""
+    path = _write(tmp_path / "same.yaml", SOCIETY.replace("[Poet, Chef]", "[Poet]").replace("[Poet, Student]", "[Poet]"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{path}:{_line(path, 'user_roles:')}: society.user_roles: every pair is a role with itself" in result.stderr
+
+
 def _line(path: Path, needle: str, after: int = 0) -> int:
     """The 1-based number of the first line below line `after` that contains `needle`."""
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if i > after and needle in line)

@@ -366,6 +366,10 @@ def _fill_roles(s: SocietyScenario, base: Path, in_files: list[Problem]) -> list
             roles.names = roles.names[: roles.take]
         # Resolved: the names themselves, so a batch folder reads the same wherever it is opened from.
         roles.file = roles.take = None
+    assistants, users = s.society.assistant_roles.names, s.society.user_roles.names
+    if assistants and users and not any(a != u for a in assistants for u in users):
+        problems.append((("society", "user_roles"), "every pair is a role with itself (never run): the batch "
+                                                    "would hold no session; add a role that differs"))
     return problems
 
 
