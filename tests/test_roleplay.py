@@ -545,6 +545,18 @@ async def test_an_empty_specification_keeps_the_original_task() -> None:
     assert make_setup().task in system_of(backend.requests("user")[0])
 
 
+@pytest.mark.parametrize("answer", [
+    "Roles: Accountant will help Actor.\nVague task: Research the industry\nRewritten task: Compare 3 rival studios' prices",
+    "**Specified task**: Compare 3 rival studios' prices",
+    "Compare 3 rival studios' prices",
+])
+async def test_labels_the_specifier_copies_back_are_dropped(answer: str) -> None:
+    """Small models repeat the prompt's labels; only the rewritten task itself is kept."""
+    backend = ScriptedRoleplay(specifier=[answer], user=INSTRUCTIONS[:1], assistant=SOLUTIONS[:1])
+    session, _, _ = await play(make_setup(specify_task=True, max_messages=2), backend)
+    assert session.progress.specified_task == "Compare 3 rival studios' prices"
+
+
 # ====================================================================================================================
 # 5. World agents and free roles
 # ====================================================================================================================

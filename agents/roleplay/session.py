@@ -33,6 +33,10 @@ from agents.roleplay.turns import (
 )
 
 
+#: A "... task:" label as a specifier's answer may repeat it (`Rewritten task:`, `**Specified task**:`).
+_TASK_LABEL = re.compile(r"(?:^|\s)[\W_]*(?:[a-z]+ )?task[\W_]*:\s*", re.I)
+
+
 class SubtaskPlan(BaseModel):
     subtasks: list[str] = Field(min_length=2, max_length=6)
 
@@ -128,7 +132,8 @@ class RoleplaySession:
             purpose="task_specifier", temperature=1.0, max_tokens=2 * words + 20, fallback=self.setup.task,
             scope=scope,
         )
-        text = re.sub(r"^\W*(specified )?task\W*:\s*", "", text.strip(), flags=re.I)
+        # Small models copy the prompt's labels back ("Roles: ... Vague task: ... Rewritten task: X"): keep X.
+        text = _TASK_LABEL.split(text.strip())[-1]
         return " ".join(text.split()[:words]) or self.setup.task
 
     async def _turn(self, gateway: ModelGateway, scope: CallScope) -> None:
