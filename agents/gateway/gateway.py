@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import math
 import time
 from typing import TypeVar
 
@@ -28,6 +30,7 @@ from agents.gateway.structured import (
 from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
 
 T = TypeVar("T", bound=BaseModel)
+V = TypeVar("V")
 
 
 @functools.lru_cache(maxsize=256)
@@ -95,6 +98,42 @@ class ModelGateway:
             return (await self._answer(request, scope, purpose, None)).text
         except ModelUnavailableError as exc:
             return self._fall_back(scope, purpose, str(exc), fallback, exc)
+
+    async def option_probabilities(
+        self, messages: list[ChatMessage], options: list[str], *, purpose: str, scope: CallScope | None = None,
+    ) -> dict[str, float] | None:
+        """How likely each option is as the model's next word, normalised over the options.
+
+        None when the backend cannot say (no log-probabilities): the caller then samples instead.
+        """
+        if not self.backend.gives_logprobs:
+            return None
+        scope = scope or CallScope()
+        request = self._request(messages, scope, purpose, 0.0, 1, None).model_copy(update={"options": options})
+        try:
+            reply = await self._answer(request, scope, purpose, None)
+            logprobs = {o: float(v) for o, v in json.loads(reply.text).items() if o in options}
+        except (ModelUnavailableError, ValueError, AttributeError) as exc:
+            self.fall_back(scope, purpose, f"no log-probabilities: {exc}", "sampling instead")
+            return None
+        if set(logprobs) != set(options):
+            self.fall_back(scope, purpose, f"log-probabilities for {sorted(logprobs)} only", "sampling instead")
+            return None
+        top = max(logprobs.values())
+        weights = {o: math.exp(v - top) for o, v in logprobs.items()}
+        total = sum(weights.values())
+        return {o: weights[o] / total for o in options}
+
+    def fall_back(self, scope: CallScope, purpose: str, reason: str, value: V) -> V:
+        """A caller's own fallback (an answer it could not use), logged and counted like the gateway's."""
+        self.counters.fallbacks += 1
+        shown = value.model_dump_json() if isinstance(value, BaseModel) else str(value)
+        scope.emit(
+            ModelFallbackRecord(
+                agent=scope.agent, purpose=purpose, model=self.model_name, reason=reason[:500], value=shown
+            )
+        )
+        return value
 
     async def structured(
         self,
@@ -217,11 +256,4 @@ class ModelGateway:
         if value is None:  # the kind of failure survives (a context overflow stays one)
             kind = type(cause) if isinstance(cause, ModelUnavailableError) else ModelUnavailableError
             raise kind(f"{purpose}: {reason}") from cause
-        self.counters.fallbacks += 1
-        shown = value.model_dump_json() if isinstance(value, BaseModel) else str(value)
-        scope.emit(
-            ModelFallbackRecord(
-                agent=scope.agent, purpose=purpose, model=self.model_name, reason=reason[:500], value=shown
-            )
-        )
-        return value
+        return self.fall_back(scope, purpose, reason, value)

@@ -27,10 +27,15 @@ class ModelRequest(BaseModel):
     max_tokens: int = 256
     seed: int = 0
     json_schema: dict[str, Any] | None = None
+    #: Asks for the log-probability of each option as the next token instead of text (P(True) and the like).
+    options: list[str] | None = None
 
     def key(self) -> str:
         """Stable SHA-256 of the canonical JSON form, so equal requests share a cache entry."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if data["options"] is None:  # keys of text requests stay what they were before options existed
+            del data["options"]
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

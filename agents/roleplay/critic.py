@@ -30,11 +30,12 @@ def verdict_schema(candidates: int) -> type[CriticVerdict]:
 
 async def draft_candidates(
     gateway: ModelGateway, messages: list[ChatMessage], count: int, scope: CallScope, purpose: str, max_tokens: int,
+    temperature: float = 1.0,
 ) -> list[str]:
     """`count` replies to the same prompt at once, each with its own seed; the events keep candidate order."""
     branches = [scope.branch(f"candidate-{i}") for i in range(count)]
     replies = await asyncio.gather(*(
-        gateway.complete(messages, purpose=purpose, temperature=1.0, max_tokens=max_tokens, scope=branch)
+        gateway.complete(messages, purpose=purpose, temperature=temperature, max_tokens=max_tokens, scope=branch)
         for branch, _ in branches
     ))
     for _, buffer in branches:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +14,8 @@ class SessionStartedRecord(BaseModel):
 
     kind: Literal["session_started"] = "session_started"
     session_id: str
+    #: Which kind of session: a CAMEL role-play, or one of the Self-* loops.
+    loop: str = "roleplay"
     assistant_role: str
     user_role: str
     assistant_agent: str | None = None
@@ -32,6 +34,8 @@ class SessionMessageRecord(BaseModel):
     role: Side
     speaker: str
     content: str
+    #: What the message is within a loop ("draft", "feedback", "thoughts", ...); empty in a role-play.
+    part: str = ""
 
 
 class CriticChoiceRecord(BaseModel):
@@ -49,7 +53,10 @@ class CriticChoiceRecord(BaseModel):
 
 #: Every way a session can stop; each is logged as the session's reason.
 EndReason = Literal["task_done", "repetition", "max_messages", "no_instruction", "role_flip", "courtesy_loop", "token_limit",
-                    "context_limit", "model_failure", "interrupted", "run_ended"]
+                    "context_limit", "model_failure", "interrupted", "run_ended",
+                    # the Self-* loops
+                    "no_change_needed", "max_iterations", "critic_failed", "voted", "no_answer", "tests_passed",
+                    "max_turns", "evaluated", "answered", "target_reached"]
 
 
 class SessionEndedRecord(BaseModel):
@@ -59,3 +66,5 @@ class SessionEndedRecord(BaseModel):
     messages: int
     tokens: int
     detail: str = ""
+    #: What the session produced (a loop's final draft, vote, score ...), by the loop's own names.
+    result: dict[str, Any] = Field(default_factory=dict)

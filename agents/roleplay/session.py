@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agents.gateway import CallScope, ChatMessage, ContextLimitError, ModelGateway, ModelUnavailableError
-from agents.gateway.records import ModelCallRecord
+from agents.gateway import CallScope, ChatMessage, ModelGateway
 from agents.prompting import Section, assemble
 from agents.roleplay import prompts
 from agents.roleplay.critic import draft_candidates, judge
-from agents.roleplay.records import (
-    CriticChoiceRecord,
-    EndReason,
-    SessionEndedRecord,
-    SessionMessageRecord,
-    SessionStartedRecord,
-    Side,
-)
+from agents.roleplay.records import CriticChoiceRecord, SessionStartedRecord, Side
 from agents.roleplay.setup import RoleCard, RoleplaySetup
-from agents.seeding import stable_int
 from agents.roleplay.turns import (
-    Turn,
     instruction_of,
     numbered_brief,
     running_summary,
@@ -31,6 +21,7 @@ from agents.roleplay.turns import (
     without_echo,
     without_own_answer,
 )
+from agents.sessions import SessionMachine, SessionProgress
 
 
 #: A "... task:" label as a specifier's answer may repeat it (`Rewritten task:`, `**Specified task**:`).
@@ -41,68 +32,32 @@ class SubtaskPlan(BaseModel):
     subtasks: list[str] = Field(min_length=2, max_length=6)
 
 
-class RoleplayProgress(BaseModel):
-    """Everything a session has done so far; with the setup, enough to carry on after a snapshot."""
+class RoleplayProgress(SessionProgress):
+    """A role-play's progress: the stage it is in, the task as settled, and the transcript so far."""
 
     stage: Literal["specify", "plan", "talk", "ended"] = "specify"
     specified_task: str | None = None
     subtasks: list[str] = Field(default_factory=list)
-    turns: list[Turn] = Field(default_factory=list)
-    tokens: int = 0
-    reason: EndReason | None = None
 
 
-class RoleplaySession:
-    """Advances by turns; knows nothing of the world, so a world activity and a batch drive it alike."""
+class RoleplaySession(SessionMachine):
+    """Settles the task, then alternates turns until a rule stops it; knows nothing of the world."""
 
-    def __init__(self, setup: RoleplaySetup, progress: RoleplayProgress | None = None) -> None:
-        self.setup = setup
-        self.progress = progress or RoleplayProgress()
-
-    @property
-    def finished(self) -> bool:
-        return self.progress.stage == "ended"
+    setup_type = RoleplaySetup
+    progress_type = RoleplayProgress
+    setup: RoleplaySetup
+    progress: RoleplayProgress
 
     @property
     def task(self) -> str:
         """The task both sides work on: specified if a specifier ran, with the planner's steps."""
         return prompts.task_text(self.progress.specified_task or self.setup.task, self.progress.subtasks)
 
-    async def advance(self, gateway: ModelGateway, scope: CallScope, turns: int) -> None:
-        """Settle the task if not done yet, then add up to `turns` messages; stops early when a rule fires.
+    async def _prepare(self, gateway: ModelGateway, scope: CallScope) -> None:
+        await self._settle(gateway, scope)
 
-        Seeds come from the session's seed, its id and the step, never from how the calls were split
-        into `advance` calls: a session advanced 5 + 7 messages asks the same as one advanced 12.
-        """
-        try:
-            await self._settle(gateway, self._step_scope("settle", scope))
-            for _ in range(turns):
-                if self.finished:
-                    return
-                await self._turn(gateway, self._step_scope(len(self.progress.turns), scope))
-        except ContextLimitError as exc:
-            self.end("context_limit", scope, detail=str(exc))
-        except ModelUnavailableError as exc:
-            self.end("model_failure", scope, detail=str(exc))
-
-    def _step_scope(self, step: int | str, scope: CallScope) -> CallScope:
-        """One step's calls: their own seed, and a sink that counts the session's tokens on the way out."""
-        seed = stable_int(self.setup.seed, self.setup.session_id, step, bits=31)
-        return CallScope(agent=scope.agent, seed=seed, sink=lambda record: self._count(record, scope))
-
-    def end(self, reason: EndReason, scope: CallScope, detail: str = "") -> None:
-        """Close the session with its reason (also used from outside: interrupted, run_ended)."""
-        if self.finished:
-            return
-        self.progress.stage, self.progress.reason = "ended", reason
-        scope.emit(SessionEndedRecord(session_id=self.setup.session_id, reason=reason,
-                                      messages=len(self.progress.turns), tokens=self.progress.tokens,
-                                      detail=detail[:500]))
-
-    def _count(self, record: BaseModel, scope: CallScope) -> None:
-        if isinstance(record, ModelCallRecord):
-            self.progress.tokens += record.prompt_tokens + record.completion_tokens
-        scope.emit(record)
+    async def _step(self, gateway: ModelGateway, scope: CallScope) -> None:
+        await self._turn(gateway, scope)
 
     async def _settle(self, gateway: ModelGateway, scope: CallScope) -> None:
         setup, progress = self.setup, self.progress
@@ -162,9 +117,7 @@ class RoleplaySession:
             content = without_own_answer(content)
         if not content:
             content = "(nothing)"
-        progress.turns.append(Turn(role=role, speaker=card.speaker, content=content))
-        scope.emit(SessionMessageRecord(session_id=setup.session_id, index=index, role=role, speaker=card.speaker,
-                                        content=content))
+        self.say(role, card.speaker, content, scope)
         reason = stop_reason(progress.turns, setup, progress.tokens)
         if reason is not None:
             self.end(reason, scope)
@@ -200,10 +153,3 @@ class RoleplaySession:
     def _latest(self) -> str:
         """What the critic reads besides the candidates: the last two messages."""
         return "\n\n".join(f"{t.speaker} ({t.role}): {t.content}" for t in self.progress.turns[-2:]) or "(none yet)"
-
-    def get_state(self) -> dict[str, Any]:
-        return {"setup": self.setup.model_dump(mode="json"), "progress": self.progress.model_dump(mode="json")}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> RoleplaySession:
-        return cls(RoleplaySetup.model_validate(state["setup"]), RoleplayProgress.model_validate(state["progress"]))

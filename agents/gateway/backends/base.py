@@ -18,6 +18,8 @@ class Backend(ABC):
     timeout_s: float = 120.0
     #: Whether the backend constrains output to the JSON Schema itself (grammar, json_schema mode...).
     enforces_schema: bool = True
+    #: Whether it answers `options` requests: the reply's text is then a JSON object {option: log-probability}.
+    gives_logprobs: bool = False
 
     @abstractmethod
     async def generate(self, request: ModelRequest) -> ModelReply:

@@ -76,6 +76,7 @@ class FakeChatBackend(Backend):
         context: int = 0,
     ) -> None:
         self.name = "fake"
+        self.gives_logprobs = True
         self.latency = latency
         self.error_rate = error_rate
         self.malformed_rate = malformed_rate
@@ -109,6 +110,9 @@ class FakeChatBackend(Backend):
         if fault < self.error_rate:
             raise TransientModelError(f"fake: injected transient failure (attempt {attempt})")
         rng = stable_rng(key, "answer")
+        if request.options is not None:  # any log-probabilities, drawn from the request's seed
+            text = json.dumps({o: round(-rng.uniform(0.05, 6.0), 4) for o in request.options})
+            return ModelReply(text=text, prompt_tokens=prompt_tokens, completion_tokens=0)
         text = self._answer(request, rng, fault - self.error_rate)
         return ModelReply(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(text.split()))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from pathlib import Path
@@ -45,9 +46,34 @@ class LlamaCppBackend(Backend):
         self.n_ctx = n_ctx
         self.max_in_flight = 1
         self.timeout_s = timeout_s
+        self.gives_logprobs = True
+
+    def _option_logprobs(self, llm: Any, request: ModelRequest) -> ModelReply:
+        """Log-probabilities of each option's first token right after the chat prompt (evaluated from scratch)."""
+        import numpy as np
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        formatter = Jinja2ChatFormatter(template=llm.metadata["tokenizer.chat_template"],
+                                        eos_token=llm.detokenize([llm.token_eos()]).decode(errors="ignore"),
+                                        bos_token=llm.detokenize([llm.token_bos()]).decode(errors="ignore"))
+        prompt = formatter(messages=[m.model_dump() for m in request.messages]).prompt
+        tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        if len(tokens) >= self.n_ctx:
+            raise ValueError(f"Requested tokens ({len(tokens)}) exceed context window of {self.n_ctx}")
+        llm.reset()
+        llm.eval(tokens)
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+        top = logits.max()
+        logsumexp = top + np.log(np.exp(logits - top).sum())
+        first = {o: llm.tokenize(o.encode(), add_bos=False, special=False)[0] for o in request.options or []}
+        values = {o: round(float(logits[t] - logsumexp), 6) for o, t in first.items()}
+        return ModelReply(text=json.dumps(values), prompt_tokens=len(tokens), completion_tokens=0)
 
     def _generate_sync(self, request: ModelRequest) -> ModelReply:
         llm, lock = _load(self.path, self.n_ctx)
+        if request.options is not None:
+            with lock:
+                return self._option_logprobs(llm, request)
         kwargs: dict[str, Any] = {}
         if request.json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}

@@ -1,0 +1,1 @@
+"""The Self-* critique loops as sessions: a generator and a critic, samplers and a voter, a coder and an executor."""

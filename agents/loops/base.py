@@ -1,0 +1,51 @@
+"""What every Self-* loop shares: who runs it, how it opens, and how a world agent's persona enters its prompts."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.gateway import CallScope, ModelGateway
+from agents.prompting import Section, bullet_list
+from agents.roleplay.records import SessionStartedRecord
+from agents.roleplay.setup import RoleCard
+from agents.sessions import SessionMachine
+
+
+class LoopSetup(BaseModel):
+    """A loop's self-contained inputs: its id and seed, the task, and who runs it (a role, or a world agent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str = Field(min_length=1)
+    seed: int = 0
+    task: str = Field(min_length=1)
+    actor: RoleCard = RoleCard(role="Assistant")
+
+
+def actor_sections(actor: RoleCard) -> list[Section]:
+    """A world agent brings its persona and what it recalled about the task; a free role brings nothing."""
+    return [Section(label="Who you are", text=actor.persona),
+            Section(label="What you remember that may matter", text=bullet_list(actor.memories))]
+
+
+class Loop(SessionMachine):
+    """A Self-* loop: opens by logging its task as the first (user) message, then takes its own steps.
+
+    `other_side` names the role that answers the actor (the critic, the executor, the voter...), so a
+    loop's log reads as a conversation between two roles and harvest exports it like any session.
+    """
+
+    loop: ClassVar[str]
+    other_side: ClassVar[str]
+    setup: LoopSetup
+
+    async def _prepare(self, gateway: ModelGateway, scope: CallScope) -> None:
+        if self.progress.stage != "start":
+            return
+        setup = self.setup
+        scope.emit(SessionStartedRecord(session_id=setup.session_id, loop=self.loop, assistant_role=setup.actor.role,
+                                        user_role=self.other_side, assistant_agent=setup.actor.agent, task=setup.task))
+        self.say("user", self.other_side, setup.task, scope, part="task")
+        self.progress.stage = "running"

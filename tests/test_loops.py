@@ -1,0 +1,272 @@
+"""The Self-* loops on scripted models: each loop's control flow, its stop rules, its parsing and its fallbacks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from agents.gateway import CallScope, ModelGateway, ModelReply, ModelRequest, PermanentModelError
+from agents.gateway.backends.base import Backend
+from agents.loops import align, consistency, evaluate, refine
+from agents.loops.answers import final_answer, majority, normalise
+from agents.roleplay.setup import RoleCard
+from agents.sessions import SessionMachine
+
+Reply = str | Callable[[ModelRequest], str]
+
+
+class Scripted(Backend):
+    """Replies by the first word of the request's purpose-revealing system prompt: a list per part, in order."""
+
+    def __init__(self, parts: dict[str, str], logprobs: dict[str, float] | None = None, **scripts: list[Reply]) -> None:
+        self.name = "scripted-loops"
+        self.max_in_flight = 16
+        self.timeout_s = 5.0
+        self.parts = parts  # part name -> a phrase only that part's system prompt holds
+        self.scripts = {part: list(replies) for part, replies in scripts.items()}
+        self.logprobs = logprobs
+        self.gives_logprobs = logprobs is not None
+        self.seen: list[tuple[str, ModelRequest]] = []
+
+    def part_of(self, request: ModelRequest) -> str:
+        system = request.messages[0].content
+        last = request.messages[-1].content
+        for part, phrase in self.parts.items():
+            if phrase in system or phrase in last:
+                return part
+        raise PermanentModelError(f"no part for {system[:60]!r}")
+
+    async def generate(self, request: ModelRequest) -> ModelReply:
+        if request.options is not None:
+            self.seen.append(("logprobs", request))
+            return ModelReply(text=json.dumps(self.logprobs), prompt_tokens=5, completion_tokens=0)
+        part = self.part_of(request)
+        self.seen.append((part, request))
+        if not self.scripts.get(part):
+            raise PermanentModelError(f"the {part} script ran out")
+        reply = self.scripts[part].pop(0)
+        text = reply(request) if callable(reply) else reply
+        return ModelReply(text=text, prompt_tokens=10, completion_tokens=5)
+
+    def requests(self, part: str) -> list[ModelRequest]:
+        return [r for p, r in self.seen if p == part]
+
+
+async def play(machine: SessionMachine, backend: Backend, steps: int = 50) -> tuple[list[BaseModel], ModelGateway]:
+    records: list[BaseModel] = []
+    gateway = ModelGateway(backend, backoff_base_s=0.0, backoff_max_s=0.0)
+    await machine.advance(gateway, CallScope(seed=3, sink=records.append), steps)
+    return records, gateway
+
+
+def of_kind(records: list[BaseModel], kind: str) -> list[Any]:
+    return [r for r in records if getattr(r, "kind", "") == kind]
+
+
+def messages(records: list[BaseModel]) -> list[tuple[str, str, str]]:
+    return [(m.role, m.part, m.content) for m in of_kind(records, "session_message")]
+
+
+# ====================================================================================================================
+# Self-Refine
+# ====================================================================================================================
+
+REFINE_PARTS = {"writer": "make it better each time", "critic": "exacting editor"}
+
+
+def critique(done: bool, comment: str = "Say when the party starts.") -> str:
+    return json.dumps({"notes": [{"aspect": "clarity", "comment": comment}], "no_change_needed": done})
+
+
+def refine_setup(**options: Any) -> refine.SelfRefineSetup:
+    return refine.SelfRefineSetup(session_id="r-1", seed=1, task="Write the party invitation", **options)
+
+
+async def test_refine_stops_on_the_critics_signal_and_keeps_every_draft() -> None:
+    backend = Scripted(REFINE_PARTS, writer=["Draft one.", "Draft two.", "Draft three."],
+                       critic=[critique(False), critique(False, "Name the cafe."), critique(True)])
+    loop = refine.SelfRefine(refine_setup())
+    records, _ = await play(loop, backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.reason == "no_change_needed" and ended.result["drafts"] == ["Draft one.", "Draft two.", "Draft three."]
+    assert ended.result["final"] == "Draft three." and ended.result["iterations"] == 3
+    assert [p for _, p, _ in messages(records)] == ["task", "draft", "feedback", "draft", "feedback", "draft",
+                                                     "feedback"]
+    # The refine prompt carries the whole history of drafts and feedback, oldest first.
+    last = backend.requests("writer")[-1].messages[-1].content
+    assert last.index("Draft 1:") < last.index("Feedback on draft 1:") < last.index("Draft 2:") \
+        < last.index("Feedback on draft 2:") < last.index("Name the cafe.")
+    assert "Draft 3:" not in last
+
+
+async def test_refine_stops_at_the_cap_without_asking_for_feedback_it_cannot_use() -> None:
+    backend = Scripted(REFINE_PARTS, writer=["One.", "Two."], critic=[critique(False)])
+    records, _ = await play(refine.SelfRefine(refine_setup(max_iterations=2)), backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert (ended.reason, ended.result["final"], ended.result["iterations"]) == ("max_iterations", "Two.", 2)
+    assert len(backend.requests("critic")) == 1
+
+
+async def test_an_unusable_critic_is_retried_then_the_latest_draft_stands() -> None:
+    backend = Scripted(REFINE_PARTS, writer=["Only draft."], critic=["not json at all"] * 3)
+    records, gateway = await play(refine.SelfRefine(refine_setup()), backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.reason == "critic_failed" and ended.result["final"] == "Only draft."
+    assert len(backend.requests("critic")) == 3 and gateway.counters.fallbacks == 1
+    assert [f.purpose for f in of_kind(records, "model_fallback")] == ["refine_feedback"]
+
+
+async def test_a_refine_loop_restored_midway_carries_on_alike() -> None:
+    def script() -> Scripted:
+        return Scripted(REFINE_PARTS, writer=["A.", "B.", "C."], critic=[critique(False), critique(False)])
+
+    whole = refine.SelfRefine(refine_setup(max_iterations=3))
+    all_records, _ = await play(whole, script())
+    half = refine.SelfRefine(refine_setup(max_iterations=3))
+    backend = script()
+    first, _ = await play(half, backend, steps=2)
+    restored = refine.SelfRefine.from_state(json.loads(json.dumps(half.get_state())))
+    backend.scripts = {"writer": ["B.", "C."], "critic": [critique(False)]}
+    rest, _ = await play(restored, backend)
+    assert [m.content for m in of_kind(first + rest, "session_message")] == \
+        [m.content for m in of_kind(all_records, "session_message")]
+    seeds = [r.seed for r in of_kind(all_records, "model_call")]
+    assert [r.seed for r in of_kind(first + rest, "model_call")] == seeds
+
+
+# ====================================================================================================================
+# Self-Consistency
+# ====================================================================================================================
+
+SC_PARTS = {"restate": "did not end with a final answer", "sampler": "reasoning one step at a time"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("3 + 4 = 7. Answer: 7", "7"), ("so the final answer is: $1,250.00.", "1250"), ("Answer: **Paris**", "paris"),
+    ("Answer:  0.50 ", "0.5"), ("It is 12 apples. Answer: 12 apples", "12"), ("no label here", None),
+])
+def test_final_answers_are_read_and_normalised(text: str, expected: str | None) -> None:
+    found = final_answer(text)
+    assert (normalise(found) if found is not None else None) == expected
+
+
+def test_the_vote_takes_the_majority_and_breaks_ties_by_first_sample() -> None:
+    assert majority(["4", "5", "4"]) == ("4", 2)
+    assert majority(["5", "4", "4", "5"]) == ("5", 2), "a tie goes to the answer sampled first"
+    assert majority(["a"]) == ("a", 1)
+
+
+def sample_by_seed(answers: dict[int, str]) -> Callable[[ModelRequest], str]:
+    """A sampler whose answer depends on its seed only: the vote must not depend on which sample finished first."""
+    return lambda request: f"Step by step... Answer: {answers[request.seed % len(answers)]}"
+
+
+async def test_consistency_votes_records_agreement_and_correctness() -> None:
+    replies = ["... Answer: 12", "... Answer: twelve", "... Answer: 12.0", "... the answer is: 12", "Answer: 13"]
+    backend = Scripted(SC_PARTS, sampler=replies)
+    setup = consistency.SelfConsistencySetup(session_id="c-1", task="What is 3 * 4?", k=5, expected="12")
+    records, _ = await play(consistency.SelfConsistency(setup), backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.reason == "voted"
+    assert ended.result["answer"] == "12" and ended.result["votes"] == {"12": 3, "13": 1, "twelve": 1}
+    assert ended.result["agreement"] == 0.6 and ended.result["correct"] is True
+    assert [r.temperature for r in backend.requests("sampler")] == [0.8] * 5
+    assert [p for _, p, _ in messages(records)] == ["task"] + ["sample"] * 5
+
+
+async def test_a_sample_without_an_answer_is_asked_again_then_left_out_counted() -> None:
+    backend = Scripted(SC_PARTS, sampler=["Answer: 9", "I am not sure.", "Hmm."], restate=["Answer: 9", "still unsure"])
+    setup = consistency.SelfConsistencySetup(session_id="c-2", task="What is 3 * 3?", k=3)
+    records, gateway = await play(consistency.SelfConsistency(setup), backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.result["answers"].count(None) == 1 and ended.result["votes"] == {"9": 2}
+    assert ended.result["agreement"] == 1.0 and gateway.counters.fallbacks == 1
+    assert len(backend.requests("restate")) == 2
+
+
+async def test_greedy_mode_takes_one_sample_at_temperature_zero_and_no_answer_at_all_is_its_own_end() -> None:
+    backend = Scripted(SC_PARTS, sampler=["no idea"], restate=["none"])
+    setup = consistency.SelfConsistencySetup(session_id="c-3", task="?", greedy=True)
+    records, _ = await play(consistency.SelfConsistency(setup), backend)
+    assert [r.temperature for r in backend.requests("sampler")] == [0.0]
+    assert [(e.reason, e.result["answer"]) for e in of_kind(records, "session_ended")] == [("no_answer", None)]
+
+
+# ====================================================================================================================
+# Self-Evaluation
+# ====================================================================================================================
+
+EVAL_PARTS = {"evaluator": "You check answers", "answerer": "briefly and directly"}
+
+
+@pytest.mark.parametrize(("logprobs", "expected"), [({"True": -0.2231, "False": -1.6094}, 0.8),
+                                                     ({"True": -3.0, "False": -3.0}, 0.5)])
+async def test_p_true_comes_from_token_probabilities_when_the_backend_has_them(
+    logprobs: dict[str, float], expected: float
+) -> None:
+    backend = Scripted(EVAL_PARTS, logprobs=logprobs, answerer=["Lisbon."])
+    setup = evaluate.SelfEvalSetup(session_id="e-1", task="What is the capital of Portugal?")
+    records, _ = await play(evaluate.SelfEval(setup), backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.reason == "evaluated" and ended.result["method"] == "logprobs"
+    assert ended.result["p_true"] == pytest.approx(expected, abs=1e-3) and ended.result["answer"] == "Lisbon."
+    (asked,) = [r for p, r in backend.seen if p == "logprobs"]
+    assert asked.options == ["True", "False"] and "Proposed answer:\nLisbon." in asked.messages[-1].content
+
+
+async def test_p_true_falls_back_to_the_share_of_sampled_verdicts() -> None:
+    backend = Scripted(EVAL_PARTS, answerer=["Porto."],
+                       evaluator=["True", "False.", "I think False", "true", "maybe"])
+    setup = evaluate.SelfEvalSetup(session_id="e-2", task="What is the capital of Portugal?", k=5)
+    records, _ = await play(evaluate.SelfEval(setup), backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.result["method"] == "sampled" and ended.result["p_true"] == 0.5
+    assert ended.result["verdicts"] == [True, False, False, True, None]
+
+
+async def test_brainstorm_mode_shows_the_evaluator_the_models_own_samples() -> None:
+    backend = Scripted(EVAL_PARTS, logprobs={"True": -0.1, "False": -2.4},
+                       answerer=["Lisbon.", "Lisbon, on the Tagus.", "Porto."])
+    setup = evaluate.SelfEvalSetup(session_id="e-3", task="Capital of Portugal?", brainstorm=2)
+    records, _ = await play(evaluate.SelfEval(setup), backend)
+    (asked,) = [r for p, r in backend.seen if p == "logprobs"]
+    shown = asked.messages[-1].content
+    assert "Some answers you came up with:\n- Lisbon, on the Tagus.\n- Porto." in shown
+    assert of_kind(records, "session_ended")[0].result["brainstorm"] == ["Lisbon, on the Tagus.", "Porto."]
+
+
+# ====================================================================================================================
+# Self-Align
+# ====================================================================================================================
+
+ALIGN_PARTS = {"aligner": "which of your principles apply"}
+
+
+def test_the_shipped_principles_are_sixteen_of_our_own() -> None:
+    principles = align.read_principles()
+    assert len(principles) == 16 and principles[0].startswith("Ethical") and principles[8].startswith("Step by step")
+
+
+async def test_align_logs_thoughts_and_answer_apart() -> None:
+    reply = "Thoughts: A sum; principles 2 and 9 apply, and 99 is no principle.\nAnswer: 2 + 2 = 4."
+    backend = Scripted(ALIGN_PARTS, aligner=[reply])
+    setup = align.SelfAlignSetup(session_id="a-1", task="What is 2 + 2?", actor=RoleCard(role="Tutor"))
+    records, _ = await play(align.SelfAlign(setup), backend)
+    assert messages(records)[1:] == [("assistant", "thoughts", "A sum; principles 2 and 9 apply, and 99 is no principle."),
+                                     ("assistant", "answer", "2 + 2 = 4.")]
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.reason == "answered" and ended.result["principles"] == [2, 9]
+    assert "16. Grounded" in backend.requests("aligner")[0].messages[-1].content
+
+
+async def test_a_reply_not_in_two_parts_is_asked_again_then_kept_whole_counted() -> None:
+    backend = Scripted(ALIGN_PARTS, aligner=["Four.", "It is four, obviously."])
+    setup = align.SelfAlignSetup(session_id="a-2", task="What is 2 + 2?")
+    records, gateway = await play(align.SelfAlign(setup), backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert (ended.result["thoughts"], ended.result["answer"]) == ("", "It is four, obviously.")
+    assert gateway.counters.fallbacks == 1 and len(backend.requests("aligner")) == 2
