@@ -16,12 +16,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from agents.cognition.converse import repeats
+from agents.roleplay.turns import Turn, repeats_earlier
 from agents.gateway import build_backend
 from timed_backend import Timed
 from worlds.events import ModelCall, SessionEnded, SessionMessage, SessionStarted
 from worlds.runfolder import RunFolder
-from worlds.scenario import SocietyScenario
+from worlds.scenario import SocietyScenario, read_role_list
 from worlds.society.batch import run_batch
 
 #: Recent messages shown word for word (the default), and a window that holds any whole transcript here.
@@ -52,8 +52,8 @@ def embedded_batch(sessions: int, messages: int, window: int) -> SocietyScenario
     return SocietyScenario.model_validate({
         "name": "bench-embedded", "seed": 5, "models": {"default": "embedded", "embeddings": "fake"},
         "society": {
-            "assistant_roles": {"names": read_roles(data / "camel_ai_society_assistant_roles.txt")[:sessions]},
-            "user_roles": {"names": read_roles(data / "camel_ai_society_user_roles.txt")[-1:]},
+            "assistant_roles": {"names": read_role_list(data / "camel_ai_society_assistant_roles.txt")[:sessions]},
+            "user_roles": {"names": read_role_list(data / "camel_ai_society_user_roles.txt")[-1:]},
             "tasks_per_pair": 1, "concurrency": sessions,
             # Repeats are counted, not stopped on, so both windows run their sessions long enough to differ.
             "session": {"max_messages": messages, "window": window, "specify_task": True, "specify_words": 40,
@@ -62,18 +62,13 @@ def embedded_batch(sessions: int, messages: int, window: int) -> SocietyScenario
     })
 
 
-def read_roles(path: Path) -> list[str]:
-    """CAMEL's numbered role lists ("12. Accountant"), numbers dropped."""
-    return [line.split(".", 1)[-1].strip() for line in path.read_text().splitlines() if line.strip()]
-
-
 def dialogue(result: dict) -> dict:
     """What the window does to the text: how sessions ended, how long they ran, how varied their words are."""
-    texts = [text for session in result["texts"].values() for _, text in session]
+    texts = [turn.content for session in result["texts"].values() for turn in session]
     words = [m.lower().split() for m in texts]
     bigrams = [tuple(w[i:i + 2]) for w in words for i in range(len(w) - 1)]
-    repeated = sum(repeats(text, session[:i]) for session in result["texts"].values()
-                   for i, (_, text) in enumerate(session))
+    repeated = sum(repeats_earlier(session[:i + 1]) for session in result["texts"].values()
+                   for i in range(len(session)))
     return {"sessions": result["sessions"], "messages_mean": round(result["messages"] / max(1, result["sessions"]), 1),
             "end_reasons": dict(sorted(result["reasons"].items())),
             "repeat_rate": round(repeated / max(1, len(texts)), 3),
@@ -92,7 +87,7 @@ def run(scenario: SocietyScenario, model: str) -> dict:
         by_index: dict[int, list[int]] = defaultdict(list)
         pending: dict[str, list[int]] = defaultdict(list)
         calls = messages = sessions = 0
-        texts: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        texts: dict[str, list[Turn]] = defaultdict(list)
         reasons: dict[str, int] = defaultdict(int)
         for event in RunFolder(summary.folder).reader().events(
                 {"model_call", "session_message", "session_started", "session_ended"}):
@@ -106,7 +101,7 @@ def run(scenario: SocietyScenario, model: str) -> dict:
                 sessions += 1
             elif isinstance(event, SessionMessage):
                 messages += 1
-                texts[event.session_id].append((event.speaker, event.content))
+                texts[event.session_id].append(Turn(role=event.role, speaker=event.speaker, content=event.content))
                 by_index[event.index].extend(pending.pop("", []))
     return {"wall_s": wall, "model_s": backend.seconds, "calls": calls, "messages": messages, "sessions": sessions,
             "by_index": by_index, "texts": texts, "reasons": reasons}

@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from agents.gateway import (
+    ContextLimitError,
     CallScope,
     ChatMessage,
     ModelGateway,
@@ -29,7 +30,7 @@ from agents.gateway.records import GatewayRecord
 from agents.gateway.schema_walk import walk
 from agents.gateway.structured import skeleton
 from agents.seeding import stable_int
-from tests.conftest import Scripted
+from tests.conftest import Scripted, Verdict
 
 MESSAGES = [ChatMessage(role="user", content="Rate how important this is.")]
 
@@ -142,6 +143,33 @@ async def test_exhausted_retries_use_the_fallback_text():
     assert text == "(no answer)"
     assert kinds(records) == ["model_retry", "model_retry", "model_fallback"]
     assert "3 attempts failed" in records[-1].reason and gateway.counters.fallbacks == 1
+
+
+@pytest.mark.parametrize(("message", "overflow"), [
+    ("Requested tokens (4200) exceed context window of 4096", True),                       # llama-cpp-python
+    ("Error code: 400 - {'error': {'code': 'context_length_exceeded'}}", True),              # OpenAI
+    ("the request exceeds the available context size, try increasing it", True),            # llama-server
+    ("exceeded max context length", True),                                                   # Ollama
+    ("Error code: 400 - {'error': 'max_tokens is too large'}", False),
+    ("Error code: 400 - invalid request", False),
+    ("read timed out", False),
+])
+def test_context_overflows_are_told_apart_from_other_errors(message: str, overflow: bool) -> None:
+    from agents.gateway.failures import overflows_context
+
+    assert overflows_context(RuntimeError(message)) is overflow
+
+
+async def test_a_context_overflow_is_not_retried_and_takes_the_fallback_or_keeps_its_kind():
+    overflow = ValueError("Requested tokens (5000) exceed context window of 4096")
+    backend = Scripted([overflow, overflow])
+    records, scope = recording("Bob", 0)
+    gateway = fast_gateway(backend, max_attempts=4)
+    assert await gateway.complete(MESSAGES, purpose="chat", fallback="(too long)", scope=scope) == "(too long)"
+    assert kinds(records) == ["model_fallback"] and len(backend.calls) == 1
+    with pytest.raises(ContextLimitError, match="does not fit"):
+        await gateway.structured(MESSAGES, Verdict, purpose="judge", scope=scope)  # no default: the kind survives
+    assert len(backend.calls) == 2 and gateway.counters.retries == 0
 
 
 async def test_in_flight_limit_holds_under_load():

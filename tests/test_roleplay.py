@@ -441,6 +441,12 @@ async def test_a_user_message_that_answers_its_own_instruction_is_cut_at_the_sol
     session, _, _ = await play(make_setup(max_messages=3), backend)
     assert [t.content for t in session.progress.turns] == [
         INSTRUCTIONS[0], SOLUTIONS[0], "Solution: only an answer, no instruction."]
+    # A done token in the cut-off part still ends the task.
+    done_after = f"Instruction: Check the totals.\nInput: None\nSolution: They add up. {DONE}"
+    backend = ScriptedRoleplay(user=[done_after])
+    session, _, _ = await play(make_setup(max_messages=3), backend)
+    assert session.progress.reason == "task_done"
+    assert session.progress.turns[0].content == f"Instruction: Check the totals.\nInput: None\n{DONE}"
 
 # ====================================================================================================================
 # 3. The critic

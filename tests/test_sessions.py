@@ -145,6 +145,16 @@ def test_messages_longer_than_a_tick_take_their_own_time(tmp_path: Path) -> None
     assert _time(_one(events, "session_ended", "session-2")) == datetime(2023, 2, 13, 10, 50)
 
 
+def test_every_event_of_a_session_tick_is_stamped_inside_that_tick(rp_run: tuple[Path, list[dict[str, Any]]]) -> None:
+    """Model calls, critic choices and messages of a session all fall within the tick that made them."""
+    _, events = rp_run
+    for e in events:
+        if e["kind"] in ("run_started", "run_ended"):
+            continue
+        tick_start = datetime(2023, 2, 13, 9, 0) + e["tick"] * STEP
+        assert tick_start <= _time(e) <= tick_start + STEP, (e["kind"], e["tick"], e["sim_time"])
+
+
 def test_after_a_session_each_agent_remembers_it_and_replans(rp_run: tuple[Path, list[dict[str, Any]]]) -> None:
     """A finished session becomes a chat memory citing its end, and a re-plan, for every world agent in it."""
     _, events = rp_run
@@ -275,6 +285,20 @@ def test_a_session_booked_on_a_meeting_replaces_the_pairs_next_talk(tmp_path: Pa
     # Cy never woke up: that booking is reported, not dropped.
     (warning,) = [e for e in events if e["kind"] == "warning" and "session-2" in e["message"]]
     assert "Cy and Bob never met and chose to talk" in warning["message"]
+
+
+def test_a_meeting_whose_critic_is_busy_lets_the_pair_chat_and_says_so(tmp_path: Path) -> None:
+    """Cy (the critic) sleeps all run: Ann and Bob's talks stay chats, and the warning says why it never started."""
+    from tests.fakes import EchoFake
+
+    text = MEETING_TOWN.replace("max_messages: 4, no_instruction_turns: 50", "max_messages: 4, critic: {agent: Cy}, "
+                                                                           "no_instruction_turns: 50")
+    summary = asyncio.run(execute_run(parse_scenario(text), tmp_path, model=EchoFake("Cafe")))
+    events = [json.loads(line) for line in RunFolder(summary.run_dir).events_path.read_text().splitlines()]
+    talks = [e for e in events if e["kind"] == "conversation_started" and set(e["agents"]) == {"Ann", "Bob"}]
+    assert talks and not [e for e in events if e["kind"] == "session_started"]
+    (warning,) = [e for e in events if e["kind"] == "warning" and "session-1" in e["message"]]
+    assert f"Bob and Ann talked {len(talks)} time(s), but never while everyone it needs was free" in warning["message"]
 
 
 def test_a_meeting_needs_a_world_agent_on_both_sides(tmp_path: Path) -> None:

@@ -185,8 +185,13 @@ class Engine:
         scope = ctx.scope(Phase.APPLY, "unstarted")
         for appointment in self.scheduler.agenda:
             activity = appointment.activity
-            why = (f"{' and '.join(appointment.meeting)} never met and chose to talk" if appointment.meeting
-                   else f"due {appointment.at:%Y-%m-%d %H:%M}, the run ended before its participants were free")
+            if appointment.missed:
+                why = (f"{' and '.join(appointment.meeting)} talked {appointment.missed} time(s), but never while "
+                       f"everyone it needs was free")
+            elif appointment.meeting:
+                why = f"{' and '.join(appointment.meeting)} never met and chose to talk"
+            else:
+                why = f"due {appointment.at:%Y-%m-%d %H:%M}, the run ended before its participants were free"
             scope.emit(Warning_(tick=ctx.tick, sim_time=ctx.now, agents=list(activity["participants"]),
                                 message=f"{activity['kind']} {activity['id']} never started ({why})"))
 

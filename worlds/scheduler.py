@@ -21,6 +21,8 @@ class Appointment(BaseModel):
     order: int = 0
     #: Two agents whose meeting starts it instead of the clock: from `at` on, their next talk becomes this.
     meeting: list[str] = []
+    #: The pair did talk while booked, but someone else the activity needs (its critic) was busy then.
+    missed: int = 0
 
 
 class Scheduler:
@@ -80,12 +82,17 @@ class Scheduler:
         talk goes ahead and the booking waits for their next one.
         """
         pair = sorted(activity.participants)
+        blocked = []
         for appointment in sorted(self.agenda, key=lambda a: (a.order, a.activity["id"])):
-            if (activity.kind == "conversation" and sorted(appointment.meeting) == pair and appointment.at < ctx.end
-                    and self.start(restore(appointment.activity), ctx, env)):
-                self.agenda.remove(appointment)
-                return True
-        return self.start(activity, ctx, env)
+            if activity.kind == "conversation" and sorted(appointment.meeting) == pair and appointment.at < ctx.end:
+                if self.start(restore(appointment.activity), ctx, env):
+                    self.agenda.remove(appointment)
+                    return True
+                blocked.append(appointment)
+        started = self.start(activity, ctx, env)
+        for appointment in blocked if started else []:
+            appointment.missed += 1
+        return started
 
     async def advance(self, ctx: TickContext, env: ActivityEnv) -> None:
         """Advance every running activity at once, then release the finished ones in id order."""

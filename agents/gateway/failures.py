@@ -34,7 +34,8 @@ def classify(exc: BaseException) -> RetryReason | None:
 
 #: How backends say a prompt is longer than the context: llama.cpp, OpenAI and servers that copy them.
 _CONTEXT_OVERFLOW = re.compile(
-    r"exceeds? (the )?context window|context_length_exceeded|maximum context length|context length exceeded", re.I)
+    r"exceed\w* (the )?(available )?context (window|size|length)|context_length_exceeded|exceed_context_size_error"
+    r"|max(imum)? context length|context length exceeded", re.I)
 
 
 def overflows_context(exc: BaseException) -> bool:

@@ -114,7 +114,7 @@ class RoleplaySession(SessionMachine):
         content = without_echo(content, [setup.user.title(), setup.assistant.title(), setup.user.role,
                                          setup.assistant.role])
         if role == "user":
-            content = without_own_answer(content)
+            content = without_own_answer(content, keep=setup.done_token)
         if not content:
             content = "(nothing)"
         self.say(role, card.speaker, content, scope)

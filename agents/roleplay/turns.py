@@ -59,10 +59,17 @@ def without_echo(text: str, speakers: list[str]) -> str:
     return text.strip()
 
 
-def without_own_answer(text: str) -> str:
-    """A user message up to a `Solution:` label: the user instructs, and small models go on to answer too."""
+def without_own_answer(text: str, keep: str = "") -> str:
+    """A user message up to a `Solution:` label: the user instructs, and small models go on to answer too.
+
+    `keep` (the done token) survives the cut: a user that answers itself and declares the task done has
+    still declared it done.
+    """
     found = _SOLUTION.search(text)
-    return text[: found.start()].strip() if found is not None and found.start() > 0 else text.strip()
+    if found is None or found.start() == 0:
+        return text.strip()
+    kept = text[: found.start()].strip()
+    return f"{kept}\n{keep}" if keep and keep in text[found.start():] and keep not in kept else kept
 
 
 def is_courtesy(text: str) -> bool:
@@ -77,7 +84,7 @@ _FIXED_WORDS = re.compile(r"\b(instruction|input|solution)\s*:|next request\.?|\
 REPEAT_MIN_WORDS = 6
 
 
-def _repeats_earlier(turns: list[Turn]) -> bool:
+def repeats_earlier(turns: list[Turn]) -> bool:
     """The latest message says again what an earlier one said, labels aside (an echo of either side)."""
     said = _FIXED_WORDS.sub(" ", turns[-1].content)
     if len(said.split()) < REPEAT_MIN_WORDS:
@@ -102,7 +109,7 @@ def stop_reason(turns: list[Turn], rules: RoleplayOptions, tokens: int) -> EndRe
     last = turns[-1]
     if last.role == "user" and rules.done_token in last.content:
         return "task_done"
-    if rules.stop_on_repetition and _repeats_earlier(turns):
+    if rules.stop_on_repetition and repeats_earlier(turns):
         return "repetition"
     flips = sum(1 for t in turns if t.role == "assistant" and instruction_of(t.content))
     if flips >= rules.role_flips:

@@ -42,13 +42,15 @@ def setup_from_scenario(session_id: str, spec: RoleplaySpec, scenario: Scenario)
 
 
 def stamped(scope: CallScope, tick: int, start: datetime, step: timedelta, agents: list[str],
-            until: datetime | None = None) -> CallScope:
+            until: datetime | None = None, now: datetime | None = None) -> CallScope:
     """A scope that turns session records into events: message `i` at `start + i * step`, naming `agents`.
 
-    The end comes one `step` after the last message, or at `until` (the tick's end) if that is sooner.
+    Other records (model calls) take the time of the message before them, or `now` (the tick's start)
+    before the stretch's first message. The end comes one `step` after the last message, or at `until`
+    (the tick's end) if that is sooner.
     """
 
-    now = start
+    now = now or start
 
     def place(record: BaseModel) -> None:
         nonlocal now
@@ -122,7 +124,8 @@ class Roleplay(Activity):
         return timedelta(minutes=self.minutes_per_message)
 
     def _timed(self, ctx: TickContext, scope: CallScope) -> CallScope:
-        return stamped(scope, ctx.tick, self.began or ctx.now, self._per_message, self.participants, until=ctx.end)
+        return stamped(scope, ctx.tick, self.began or ctx.now, self._per_message, self.participants, until=ctx.end,
+                       now=ctx.now)
 
     def _finish(self, ctx: TickContext, env: ActivityEnv) -> None:
         super().end(ctx, env, self.scope(ctx, part="turns"), "done")

@@ -104,9 +104,8 @@ class FakeChatBackend(Backend):
         finally:
             self.in_flight -= 1
         prompt_tokens = sum(len(m.content.split()) for m in request.messages)
-        if self.context and prompt_tokens + request.max_tokens > self.context:
-            raise ValueError(f"Requested tokens ({prompt_tokens + request.max_tokens}) exceed context window of "
-                             f"{self.context}")
+        if self.context and prompt_tokens >= self.context:  # llama-cpp-python's rule (it shortens the reply)
+            raise ValueError(f"Requested tokens ({prompt_tokens}) exceed context window of {self.context}")
         if fault < self.error_rate:
             raise TransientModelError(f"fake: injected transient failure (attempt {attempt})")
         rng = stable_rng(key, "answer")
