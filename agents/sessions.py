@@ -80,7 +80,7 @@ class SessionMachine:
     def say(self, role: Side, speaker: str, content: str, scope: CallScope, part: str = "") -> None:
         """Add a message to the transcript and log it."""
         index = len(self.progress.turns)
-        self.progress.turns.append(Turn(role=role, speaker=speaker, content=content))
+        self.progress.turns.append(Turn(role=role, speaker=speaker, content=content, part=part))
         scope.emit(SessionMessageRecord(session_id=self.setup.session_id, index=index, role=role, speaker=speaker,
                                         content=content, part=part))
 

@@ -270,3 +270,76 @@ async def test_a_reply_not_in_two_parts_is_asked_again_then_kept_whole_counted()
     (ended,) = of_kind(records, "session_ended")
     assert (ended.result["thoughts"], ended.result["answer"]) == ("", "It is four, obviously.")
     assert gateway.counters.fallbacks == 1 and len(backend.requests("aligner")) == 2
+
+
+# ====================================================================================================================
+# Self-Debug and its sandbox
+# ====================================================================================================================
+
+from agents.loops import debug  # noqa: E402
+from agents.loops.sandbox import SandboxLimits, run_tests  # noqa: E402
+
+DEBUG_PARTS = {"explain": "explain your code line by line", "coder": "correct, self-contained Python"}
+PROBLEM = 'def add(a, b):\n    """Return the sum of a and b."""\n'
+TESTS = "def check(candidate):\n    assert candidate(2, 3) == 5, 'add(2, 3) should be 5'\n"
+QUICK = SandboxLimits(wall_s=5, memory_mb=256)
+
+
+def debug_setup(**options: Any) -> debug.SelfDebugSetup:
+    return debug.SelfDebugSetup(session_id="d-1", task=PROBLEM, tests=TESTS, entry_point="add", limits=QUICK,
+                                **options)
+
+
+async def test_debug_fixes_code_from_the_test_results_until_they_pass() -> None:
+    backend = Scripted(DEBUG_PARTS, coder=["```python\ndef add(a, b):\n    return a - b\n```",
+                                           "Here:\n```python\ndef add(a, b):\n    return a + b\n```"])
+    records, _ = await play(debug.SelfDebug(debug_setup()), backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.reason == "tests_passed" and ended.result["outcomes"] == ["failed", "passed"]
+    assert ended.result["code"] == "def add(a, b):\n    return a + b"
+    assert [p for _, p, _ in messages(records)] == ["task", "code", "execution", "code", "execution"]
+    fix = backend.requests("coder")[1].messages
+    assert "add(2, 3) should be 5" in fix[-2].content and fix[-1].content == debug.FIX_ASK
+
+
+async def test_rubber_duck_mode_explains_before_each_fix_and_the_cap_holds() -> None:
+    wrong = "```python\ndef add(a, b):\n    return 0\n```"
+    backend = Scripted(DEBUG_PARTS, coder=[wrong, wrong], explain=["Line 2 returns zero whatever a and b are."])
+    records, _ = await play(debug.SelfDebug(debug_setup(explain=True, max_turns=2)), backend)
+    assert [p for _, p, _ in messages(records)] == ["task", "code", "execution", "explanation", "code", "execution"]
+    (ended,) = of_kind(records, "session_ended")
+    assert (ended.reason, ended.result["passed"], ended.result["tries"]) == ("max_turns", False, 2)
+
+
+async def test_a_reply_without_code_is_asked_again_then_runs_as_it_is_counted() -> None:
+    backend = Scripted(DEBUG_PARTS, coder=["I would add the numbers.", "You just add them, really."])
+    records, gateway = await play(debug.SelfDebug(debug_setup(max_turns=1)), backend)
+    assert gateway.counters.fallbacks == 1 and [f.purpose for f in of_kind(records, "model_fallback")] == ["debug_code"]
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.reason == "max_turns" and ended.result["outcomes"] == ["error"]
+
+
+def test_a_body_only_answer_runs_under_the_problems_own_header() -> None:
+    code = debug.program(debug_setup(), "    return a + b")
+    assert run_tests(code, TESTS + "check(add)\n", QUICK).passed
+
+
+@pytest.mark.parametrize(("name", "code", "outcome"), [
+    ("an infinite loop", "while True:\n    pass\n", "timeout"),
+    ("a fork bomb", "import os\nwhile True:\n    os.fork()\n", "error"),
+    ("a huge allocation", "block = bytearray(64 * 2**30)\n", "error"),
+    ("writing outside its folder", "open('{outside}', 'w').write('escaped')\n", "error"),
+    ("opening a network connection", "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n",
+     "error"),
+    ("reading an environment secret", "import os\nassert 'SIMULACRA_TEST_SECRET' not in os.environ\n", "passed"),
+])
+def test_the_sandbox_contains_hostile_code(name: str, code: str, outcome: str, tmp_path, monkeypatch) -> None:
+    """Whatever the code does, this process survives, nothing escapes, and the outcome is reported."""
+    monkeypatch.setenv("SIMULACRA_TEST_SECRET", "hunter2")
+    outside = tmp_path / "escaped.txt"
+    report = run_tests(code.format(outside=outside), "", SandboxLimits(wall_s=3, memory_mb=256))
+    assert report.outcome == outcome, report.detail
+    assert report.passed is (outcome == "passed")
+    assert not outside.exists()
+    if outcome == "timeout":
+        assert 2.5 <= report.seconds <= 10

@@ -29,6 +29,7 @@ class Turn(BaseModel):
     role: Side
     speaker: str
     content: str
+    part: str = ""
 
 
 def instruction_of(text: str) -> str:
