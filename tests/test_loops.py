@@ -343,3 +343,94 @@ def test_the_sandbox_contains_hostile_code(name: str, code: str, outcome: str, t
     assert not outside.exists()
     if outcome == "timeout":
         assert 2.5 <= report.seconds <= 10
+
+
+# ====================================================================================================================
+# Self-Instruct
+# ====================================================================================================================
+
+from agents.loops import instruct  # noqa: E402
+
+POOL = ["Give three tips for staying healthy in winter."]
+
+
+@pytest.mark.parametrize(("instruction", "why"), [
+    ("Summarise this text.", "3 words"),
+    (" ".join(["word"] * 151), "151 words"),
+    ("Describe the image below in two sentences.", "'image'"),
+    ("Look at the graph and tell me the trend.", "'graph'"),
+    ("Draw a cat using ASCII characters please.", "'Draw'"),
+    ("Plotting the data, which month had most rain?", "'Plotting'"),
+    ("Go to the website and report its title.", "'Go to'"),
+    ("Open the attached files and count the lines.", "'files'"),
+    ("Write a program that sorts a list of numbers.", "Write a program"),
+    ("- List five fruits that are red inside.", "punctuation"),
+    ("¿Cuál es la capital de Francia, por favor?", "non-ASCII"),
+    ("Give three tips for staying healthy in summer.", "ROUGE-L"),  # ROUGE-L 0.89 with the pool
+])
+def test_each_self_instruct_filter_drops_what_it_should(instruction: str, why: str) -> None:
+    reason = instruct.rejection(instruction, POOL)
+    assert reason is not None and why in reason
+
+
+@pytest.mark.parametrize("instruction", [
+    "Give three tips for saving money on groceries every week.",  # ROUGE-L 0.5: below 0.7, kept
+    "Classify the sentiment of this movie review as positive or negative.",
+    "Explain why the sky looks blue during the day.",
+])
+def test_instructions_that_pass_every_filter_are_kept(instruction: str) -> None:
+    assert instruct.rejection(instruction, POOL) is None
+
+
+def test_rouge_l_sits_on_either_side_of_the_threshold() -> None:
+    near = instruct.rouge_l(POOL[0], "Give three tips for staying healthy in summer.")
+    far = instruct.rouge_l(POOL[0], "Give three tips for saving money on groceries every week.")
+    assert near >= 0.7 > far
+
+
+SEEDS = [instruct.SeedTask(id=f"seed_task_{i}", instruction=f"Seed instruction number {i} about topic {t}.",
+                           instances=[instruct.Instance(output="x")])
+         for i, t in enumerate(["cooking", "travel", "music", "sports", "history", "math", "poetry", "law"])]
+INSTRUCT_PARTS = {"classify": "classification task", "instances": "worked examples", "generate": "invent varied"}
+
+
+async def test_a_round_filters_classifies_and_makes_instances_output_first_for_classification() -> None:
+    new = {"instructions": ["Classify the sentiment of this movie review as positive or negative.",
+                            "Describe the picture of the beach.", "Explain why the sky looks blue in the day.",
+                            "Explain why the sky looks blue during the day."]}
+    backend = Scripted(INSTRUCT_PARTS, generate=[json.dumps(new)],
+                       classify=[json.dumps({"is_classification": True}), json.dumps({"is_classification": False})],
+                       instances=[json.dumps({"instances": [{"output": "positive", "input": "Loved it!"},
+                                                            {"output": "negative", "input": "negative"}]}),
+                                  json.dumps({"instances": [{"input": "", "output": "Air scatters blue light."}]})])
+    setup = instruct.SelfInstructSetup(session_id="i-1", seeds=SEEDS, target=2)
+    loop = instruct.SelfInstruct(setup)
+    records, _ = await play(loop, backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.reason == "target_reached" and ended.result["kept"] == 2
+    first, second = ended.result["pool"]
+    assert first["is_classification"] and first["instances"] == [{"input": "Loved it!", "output": "positive"}]
+    assert not second["is_classification"] and second["instances"][0]["output"] == "Air scatters blue light."
+    reasons = {d["instruction"]: d["reason"] for d in ended.result["dropped"]}
+    assert "picture" in reasons["Describe the picture of the beach."]
+    assert reasons["Explain why the sky looks blue during the day."].startswith("ROUGE-L")  # near the one just kept
+    output_first = backend.requests("instances")[0].json_schema
+    assert list(output_first["$defs"]["OutputFirst"]["properties"]) == ["output", "input"]
+    prompt = backend.requests("generate")[0].messages[-1].content
+    assert sum(f"Seed instruction number {i}" in prompt for i in range(8)) == 8, "8 human tasks before any machine one"
+
+
+async def test_later_rounds_mix_in_machine_tasks_and_stop_at_the_round_cap() -> None:
+    def fresh(request: ModelRequest) -> str:
+        n = len(backend.requests("generate"))
+        return json.dumps({"instructions": [f"Name {n} famous rivers and the countries they flow through."]})
+
+    backend = Scripted(INSTRUCT_PARTS, generate=[fresh] * 3, classify=[json.dumps({"is_classification": False})] * 3,
+                       instances=[json.dumps({"instances": [{"input": "", "output": "The Nile, Egypt."}]})] * 3)
+    setup = instruct.SelfInstructSetup(session_id="i-2", seeds=SEEDS, target=50, max_rounds=3)
+    records, _ = await play(instruct.SelfInstruct(setup), backend)
+    (ended,) = of_kind(records, "session_ended")
+    assert ended.reason == "max_iterations" and ended.result["rounds"] == 3
+    third = backend.requests("generate")[2].messages[-1].content
+    assert "Name 1 famous rivers" in third and "Name 2 famous rivers" in third, "2 machine tasks once there are some"
+    assert sum(f"Seed instruction number {i}" in third for i in range(8)) == 6
