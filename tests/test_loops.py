@@ -421,9 +421,12 @@ async def test_a_round_filters_classifies_and_makes_instances_output_first_for_c
 
 
 async def test_later_rounds_mix_in_machine_tasks_and_stop_at_the_round_cap() -> None:
+    asks = iter(["Name five famous rivers and the countries they flow through.",
+                 "Suggest a weekly meal plan for a vegetarian student on a budget.",
+                 "Explain how compound interest works to a twelve year old."])
+
     def fresh(request: ModelRequest) -> str:
-        n = len(backend.requests("generate"))
-        return json.dumps({"instructions": [f"Name {n} famous rivers and the countries they flow through."]})
+        return json.dumps({"instructions": [next(asks)]})
 
     backend = Scripted(INSTRUCT_PARTS, generate=[fresh] * 3, classify=[json.dumps({"is_classification": False})] * 3,
                        instances=[json.dumps({"instances": [{"input": "", "output": "The Nile, Egypt."}]})] * 3)
@@ -432,5 +435,5 @@ async def test_later_rounds_mix_in_machine_tasks_and_stop_at_the_round_cap() -> 
     (ended,) = of_kind(records, "session_ended")
     assert ended.reason == "max_iterations" and ended.result["rounds"] == 3
     third = backend.requests("generate")[2].messages[-1].content
-    assert "Name 1 famous rivers" in third and "Name 2 famous rivers" in third, "2 machine tasks once there are some"
+    assert "Name five famous rivers" in third and "weekly meal plan" in third, "2 machine tasks once there are some"
     assert sum(f"Seed instruction number {i}" in third for i in range(8)) == 6
