@@ -38,6 +38,8 @@ class Outcome(BaseModel):
     place: str
     others: list[str] = Field(default_factory=list)
     transcript: list[tuple[str, str]] = Field(default_factory=list)
+    #: A one-line account to remember as it is (a Self-* loop's result), where there is no transcript to digest.
+    summary: str = ""
     source_event: int | None = None
 
 

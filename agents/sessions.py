@@ -43,14 +43,16 @@ class SessionMachine:
     def finished(self) -> bool:
         return self.progress.stage == "ended"
 
-    async def advance(self, gateway: ModelGateway, scope: CallScope, steps: int) -> None:
-        """Take up to `steps` steps; a model failure that retries could not mend ends the session, logged."""
+    async def advance(self, gateway: ModelGateway, scope: CallScope, messages: int) -> None:
+        """Take steps until `messages` more messages are said (a step that says several may go past it).
+
+        A model failure that retries could not mend ends the session, logged.
+        """
+        target = len(self.progress.turns) + messages
         try:
             if not self.finished:
                 await self._prepare(gateway, self.step_scope("settle", scope))
-            for _ in range(steps):
-                if self.finished:
-                    return
+            while not self.finished and len(self.progress.turns) < target:
                 await self._step(gateway, self.step_scope(self._step_key(), scope))
         except ContextLimitError as exc:
             self.end("context_limit", scope, detail=str(exc))

@@ -128,7 +128,7 @@ async def test_a_refine_loop_restored_midway_carries_on_alike() -> None:
     all_records, _ = await play(whole, script())
     half = refine.SelfRefine(refine_setup(max_iterations=3))
     backend = script()
-    first, _ = await play(half, backend, steps=2)
+    first, _ = await play(half, backend, steps=3)  # the task, draft A and its feedback
     restored = refine.SelfRefine.from_state(json.loads(json.dumps(half.get_state())))
     backend.scripts = {"writer": ["B.", "C."], "critic": [critique(False)]}
     rest, _ = await play(restored, backend)

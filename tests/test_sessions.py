@@ -201,9 +201,9 @@ def test_a_run_that_stops_mid_session_ends_it_as_run_ended(tmp_path: Path) -> No
     assert not [e for e in events if e["kind"] == "session_started" and e["session_id"] == "session-2"]
 
 
-def _restored_run(tmp_path: Path, snapshot_tick: int) -> tuple[list[dict], list[dict], dict]:
+def restored_run(tmp_path: Path, snapshot_tick: int, text: str = RP_TOWN) -> tuple[list[dict], list[dict], dict]:
     """Run uninterrupted while snapshotting after a tick; restore into a fresh engine and run on to the stop."""
-    scenario = parse_scenario(RP_TOWN)
+    scenario = parse_scenario(text)
     captured: dict[str, Any] = {}
     engines: list[Engine] = []
 
@@ -235,7 +235,7 @@ def _restored_run(tmp_path: Path, snapshot_tick: int) -> tuple[list[dict], list[
 @pytest.mark.parametrize("snapshot_tick", [6, 7, 9])
 def test_a_snapshot_inside_a_session_restores_to_the_same_log(tmp_path: Path, snapshot_tick: int) -> None:
     """A session's progress, its waiting rival and the agents' pending outcomes all survive a snapshot."""
-    original, restored, state = _restored_run(tmp_path, snapshot_tick)
+    original, restored, state = restored_run(tmp_path, snapshot_tick)
     running = [a for a in state["scheduler"]["running"] if a["kind"] == "roleplay"]
     assert len(running) == 1 and running[0]["session"]["progress"]["turns"], "the snapshot is taken mid-session"
     if snapshot_tick < 8:

@@ -14,7 +14,6 @@ from agents.context import Phase, TickContext
 from agents.gateway import ModelGateway
 from memory.stores import MemoryStore
 from worlds.activities.base import ActivityEnv
-from worlds.activities.roleplay import session_appointments
 from worlds.eventlog import EventWriter
 from worlds.events import EventBase, RunEnded, TickCompleted, Warning_, from_report
 from worlds.perception import activity_ends, perceptions
@@ -22,6 +21,7 @@ from worlds.probes import ask_due
 from worlds.routine import decide
 from worlds.scenario import Scenario
 from worlds.scheduler import Scheduler
+from worlds.sessions import session_appointments
 from worlds.world import World
 
 TickHook = Callable[[int, datetime, list[EventBase]], None]

@@ -58,6 +58,11 @@ async def _digest(agent: Agent, outcome: Outcome, ctx: TickContext, env: Activit
 
     Relationship lines are kept for the world agents in it; a session's free roles are only named.
     """
+    if outcome.activity == "loop":
+        agent.memory.remember("session", f"{agent.persona.first_name} {outcome.summary}", ctx.now,
+                              source_event=outcome.source_event)
+        agent.state.replan_reason = f"{agent.persona.first_name} just {outcome.summary}"
+        return
     if outcome.activity not in ("conversation", "roleplay"):
         return
     named = outcome.others or sorted({who for who, _ in outcome.transcript if who != agent.name})

@@ -23,7 +23,7 @@ from agents.importance import model_importance_scorer
 from memory import ChromaStore, InMemoryStore, MemoryStore, MemoryStream, build_embedder
 from worlds.engine import Engine
 from worlds.eventlog import EventWriter
-from worlds.events import EventBase, RunStarted, Warning_
+from worlds.events import EventBase, RunStarted
 from worlds.runfolder import RunFolder
 from worlds.scenario import Scenario
 from worlds.world import World
@@ -66,14 +66,6 @@ def open_store(scenario: Scenario, folder: RunFolder) -> MemoryStore:
     return ChromaStore(folder.path / MEMORY_DIR) if scenario.memory.store == "chroma" else InMemoryStore()
 
 
-def _pending_features(scenario: Scenario) -> list[str]:
-    """Scenario parts this version validates but does not act on yet; logged, never silently dropped."""
-    waiting = [s for s in scenario.sessions if s.type != "roleplay"]
-    if waiting:
-        return [f"{len(waiting)} {waiting[0].type} session(s) are validated but not run by this version"]
-    return []
-
-
 async def execute_run(
     scenario: Scenario,
     out_dir: Path,
@@ -108,7 +100,6 @@ async def execute_run(
     writer.write(
         [RunStarted(tick=0, sim_time=start, run_id=folder.path.name, scenario=scenario.name,
                     seed=scenario.seed, model=backend.name, until=stop)]
-        + [Warning_(tick=0, sim_time=start, message=note) for note in _pending_features(scenario)]
     )
     writer.sync()
     try:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import networkx as nx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from agents.loops.align import SelfAlignOptions
+from agents.loops.base import LoopOptions
+from agents.loops.consistency import SelfConsistencyOptions
+from agents.loops.debug import SelfDebugOptions
+from agents.loops.sandbox import SandboxLimits
+from agents.loops.evaluate import SelfEvalOptions
+from agents.loops.instruct import SeedTask, SelfInstructOptions
+from agents.loops.refine import SelfRefineOptions
 from agents.persona import Persona
 from agents.roleplay.setup import CriticOptions, RoleplayOptions
 from memory.errors import InputError
@@ -18,6 +26,7 @@ from memory.scoring import RetrievalWeights
 from worlds.clock import Clock
 from worlds.timeparse import Duration, format_duration
 
+M = TypeVar("M", bound=BaseModel)
 #: A point on the clock, or `start` / `end` of the run.
 Moment = datetime | Literal["start", "end"]
 #: Caps on walking times: far beyond any town, low enough that summed paths never overflow a timedelta.
@@ -119,15 +128,52 @@ class RoleplaySession(RoleplayOptions, Strict):
     minutes_per_message: int = Field(default=2, ge=1, le=240, description="Simulated minutes each message takes.")
 
 
-class SelfRefineSession(Strict):
-    type: Literal["self_refine"]
+class LoopSessionBase(Strict):
+    """A Self-* loop on the clock, run by a world agent (its persona and memories) or by a free role."""
+
     at: Moment
-    agent: str
-    task: str
-    max_iterations: int = Field(default=3, ge=1)
+    agent: str | None = None
+    role: str | None = Field(default=None, min_length=1, description="The role title the loop's actor plays.")
+    task: str = Field(min_length=1, description="The task, question or problem the loop works on.")
+    minutes_per_message: int = Field(default=2, ge=1, le=240, description="Simulated minutes each message takes.")
 
 
-Session = Annotated[RoleplaySession | SelfRefineSession, Field(discriminator="type")]
+class LoopBatchBase(Strict):
+    """A Self-* loop run over an input file, one session per line (Self-Instruct: one growing pool)."""
+
+    input: str | None = Field(default=None, description="JSONL, relative to the scenario file; Self-Instruct: the "
+                                                         "seed tasks (default: the 175 that ship with simulacra).")
+    role: str | None = Field(default=None, min_length=1)
+    concurrency: int = Field(default=8, ge=1, le=1024, description="Sessions in progress at once.")
+    start: datetime = Field(default=datetime(2024, 1, 1, 9, 0), description="Time stamped on the first message.")
+    minutes_per_message: int = Field(default=2, ge=1, le=240)
+
+
+_OPTIONS: dict[str, type[LoopOptions]] = {
+    "self_refine": SelfRefineOptions, "self_consistency": SelfConsistencyOptions, "self_debug": SelfDebugOptions,
+    "self_eval": SelfEvalOptions, "self_instruct": SelfInstructOptions, "self_align": SelfAlignOptions,
+}
+#: Files a loop reads, by the field that names them; loading fills the option they stand for.
+LOOP_FILES = {"self_align": ("principles_file", "principles"), "self_instruct": ("seeds_file", "seeds")}
+
+
+def _loop_model(kind: str, base: type[BaseModel]) -> type[BaseModel]:
+    """A loop's scenario record: its own options (shared with the loop itself) on a world or batch base."""
+    options = _OPTIONS[kind]
+    fields: dict[str, Any] = {"type": (Literal[kind], ...)}
+    if kind in LOOP_FILES:
+        fields[LOOP_FILES[kind][0]] = (str | None, Field(default=None, description="Relative to the scenario file."))
+    if kind == "self_instruct" and base is LoopSessionBase:
+        fields["task"] = (str, "Grow a set of instructions from the seed tasks")
+    name = "".join(part.capitalize() for part in kind.split("_")) + ("Session" if base is LoopSessionBase else "Batch")
+    return create_model(name, __base__=(options, base), **fields)
+
+
+LOOP_SESSIONS = {kind: _loop_model(kind, LoopSessionBase) for kind in _OPTIONS}
+LOOP_BATCHES = {kind: _loop_model(kind, LoopBatchBase) for kind in _OPTIONS}
+
+Session = Annotated[RoleplaySession | Union[tuple(LOOP_SESSIONS.values())], Field(discriminator="type")]
+LoopBatch = Annotated[Union[tuple(LOOP_BATCHES.values())], Field(discriminator="type")]
 
 
 class Probe(Strict):
@@ -190,6 +236,15 @@ class SocietyScenario(Strict):
     society: SocietySpec
 
 
+class LoopBatchScenario(Strict):
+    """A Self-* loop over an input file, with no world: one session per input line, resumable."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 0
+    models: ModelsSpec = ModelsSpec()
+    loops: LoopBatch
+
+
 class Problem(BaseModel):
     """One thing wrong with a scenario, located in its file."""
 
@@ -216,8 +271,9 @@ Loc = tuple[int | str, ...]
 _FIELD_NAMES = frozenset(
     name
     for model in (Scenario, Clock, ModelsSpec, WorldSpec, RouteSpec, Persona, RelationshipSpec, ConversationSpec,
-                  SessionRole, RoleplaySession, CriticOptions, SelfRefineSession, Probe, RoleplayOptions,
-                  RoleList, SocietySpec, SocietyScenario)
+                  SessionRole, RoleplaySession, CriticOptions, Probe, RoleplayOptions,
+                  RoleList, SocietySpec, SocietyScenario, LoopBatchScenario, SandboxLimits,
+                  *LOOP_SESSIONS.values(), *LOOP_BATCHES.values())
     for name in model.model_fields
 )
 
@@ -373,6 +429,66 @@ def _fill_roles(s: SocietyScenario, base: Path, in_files: list[Problem]) -> list
     return problems
 
 
+def _fill_loop_files(specs: list[Any], where: Loc, base: Path, in_files: list[Problem],
+                     single: bool = False) -> list[tuple[Loc, str]]:
+    """Read each loop's principles or seed file into the option it stands for (the resolved scenario keeps them)."""
+    problems: list[tuple[Loc, str]] = []
+    for i, spec in enumerate(specs):
+        if spec.type not in LOOP_FILES:
+            continue
+        field, option = LOOP_FILES[spec.type]
+        loc = where if single else (*where, i)
+        name = getattr(spec, field) or (spec.input if single and spec.type == "self_instruct" else None)
+        if name is None:
+            continue
+        path = base / name
+        if not path.is_file():
+            problems.append(((*loc, field if getattr(spec, field) else "input"), f"no such file: {path}"))
+            continue
+        try:
+            setattr(spec, option, read_principles_file(path) if option == "principles" else read_seed_file(path))
+        except ScenarioError as exc:
+            in_files.extend(exc.problems)
+        setattr(spec, field, None)
+        if single and spec.type == "self_instruct":
+            spec.input = None
+    return problems
+
+
+def read_principles_file(path: Path) -> list[str]:
+    """Numbered principles (`1. ...`), one per line; a file without any is a located error."""
+    principles = [m.group(1).strip() for m in re.finditer(r"^\s*\d+\.\s+(.+)$", _read_text(path), re.M)]
+    if not principles:
+        raise ScenarioError([Problem(file=str(path), line=1, field="(file)", message="no numbered principles "
+                                                                                     "(`1. ...` lines) in this file")])
+    return principles
+
+
+def read_seed_file(path: Path) -> list[SeedTask]:
+    """Seed tasks, one JSON object a line in Self-Instruct's format; every bad line is located."""
+    return read_jsonl(path, SeedTask)
+
+
+def read_jsonl(path: Path, model: type[M]) -> list[M]:
+    """One `model` per non-blank line; a line that is not JSON or not such a record is an error at that line."""
+    shown, rows, problems = str(path), [], []
+    for number, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(model.model_validate_json(line))
+        except ValidationError as exc:
+            for err in exc.errors()[:3]:
+                field = ".".join(str(p) for p in err["loc"]) or "(line)"
+                message = "not valid JSON" if err["type"] == "json_invalid" else err["msg"]
+                problems.append(Problem(file=shown, line=number, field=field, message=message))
+    if problems:
+        raise ScenarioError(problems)
+    if not rows:
+        raise ScenarioError([Problem(file=shown, line=1, field="(file)", message="no records in this file")])
+    return rows
+
+
 def _check_routes(world: WorldSpec, places: list[str]) -> list[tuple[Loc, str]]:
     """Walking times are positive and bounded; routes join known places and leave none cut off."""
     problems: list[tuple[Loc, str]] = []
@@ -434,7 +550,7 @@ def problem_in_file(path: Path, loc: Loc, message: str) -> ScenarioError:
     return ScenarioError(_problems(str(path), root, [(loc, message)]))
 
 
-def parse_any(text: str, path: str = "<scenario>") -> Scenario | SocietyScenario:
+def parse_any(text: str, path: str = "<scenario>") -> Scenario | SocietyScenario | LoopBatchScenario:
     """Parse and check scenario text (a world, or a role-play batch if it has `society:`); every problem is located."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -451,7 +567,8 @@ def parse_any(text: str, path: str = "<scenario>") -> Scenario | SocietyScenario
         raise ScenarioError([Problem(file=path, line=1, field="(yaml)", message="not valid YAML: nested too deeply")]) from None
     if not isinstance(data, dict):
         raise ScenarioError([Problem(file=path, line=1, field="(root)", message="a scenario must be a YAML mapping")])
-    kind: type[Scenario] | type[SocietyScenario] = SocietyScenario if "society" in data else Scenario
+    kind: type[Scenario] | type[SocietyScenario] | type[LoopBatchScenario] = (
+        SocietyScenario if "society" in data else LoopBatchScenario if "loops" in data else Scenario)
     removed = _removed_fields(data) if kind is Scenario else []
     try:
         scenario = kind.model_validate(data)
@@ -459,8 +576,13 @@ def parse_any(text: str, path: str = "<scenario>") -> Scenario | SocietyScenario
         found = [(tuple(err["loc"]), err["msg"]) for err in exc.errors()]
         raise ScenarioError(_problems(path, root, removed + found)) from None
     in_files: list[Problem] = []
-    checks = _cross_check(scenario) if isinstance(scenario, Scenario) else \
-        _fill_roles(scenario, Path(path).parent, in_files)
+    base = Path(path).parent
+    if isinstance(scenario, Scenario):
+        checks = _cross_check(scenario) + _fill_loop_files(scenario.sessions, ("sessions",), base, in_files)
+    elif isinstance(scenario, SocietyScenario):
+        checks = _fill_roles(scenario, base, in_files)
+    else:
+        checks = _fill_loop_files([scenario.loops], ("loops",), base, in_files, single=True)
     if (found := removed + checks) or in_files:
         raise ScenarioError(_problems(path, root, found) + in_files)
     return scenario
@@ -493,7 +615,7 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def load_any(path: Path) -> Scenario | SocietyScenario:
+def load_any(path: Path) -> Scenario | SocietyScenario | LoopBatchScenario:
     """Read a scenario file of either kind."""
     return parse_any(_read_text(path), str(path))
 

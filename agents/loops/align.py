@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from agents.gateway import CallScope, ModelGateway
-from agents.loops.base import Loop, LoopSetup, actor_sections
+from agents.loops.base import Loop, LoopOptions, LoopSetup, actor_sections
 from agents.prompting import Section, assemble
 
 #: The principles and worked examples that ship with simulacra (a user's own file replaces the principles).
@@ -21,8 +21,13 @@ def read_principles(path: Path = PRINCIPLES_FILE) -> list[str]:
     return [m.group(1).strip() for m in re.finditer(r"^\s*\d+\.\s+(.+)$", path.read_text(encoding="utf-8"), re.M)]
 
 
-class SelfAlignSetup(LoopSetup):
-    principles: list[str] = Field(default_factory=read_principles, min_length=1)
+class SelfAlignOptions(LoopOptions):
+    principles: list[str] = Field(default_factory=read_principles, min_length=1,
+                                  description="The principles, in order (a scenario's `principles_file` fills them).")
+
+
+class SelfAlignSetup(LoopSetup, SelfAlignOptions):
+    pass
 
 
 ALIGN_SYSTEM = ("You are {title}. Before you answer, you think in private about what the question needs and which of "
@@ -53,6 +58,7 @@ class SelfAlign(Loop):
 
     loop: ClassVar[str] = "self_align"
     other_side: ClassVar[str] = "User"
+    actor_role: ClassVar[str] = "Assistant"
     setup_type = SelfAlignSetup
     setup: SelfAlignSetup
 

@@ -13,6 +13,12 @@ from agents.roleplay.setup import RoleCard
 from agents.sessions import SessionMachine
 
 
+class LoopOptions(BaseModel):
+    """A loop's settings, as a scenario or a batch gives them; unknown names are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class LoopSetup(BaseModel):
     """A loop's self-contained inputs: its id and seed, the task, and who runs it (a role, or a world agent)."""
 
@@ -39,6 +45,8 @@ class Loop(SessionMachine):
 
     loop: ClassVar[str]
     other_side: ClassVar[str]
+    #: The role title of the side that acts when the scenario names none.
+    actor_role: ClassVar[str]
     setup: LoopSetup
 
     async def _prepare(self, gateway: ModelGateway, scope: CallScope) -> None:

@@ -9,17 +9,21 @@ from pydantic import Field
 
 from agents.gateway import CallScope, ModelGateway
 from agents.loops.answers import final_answer, majority, normalise
-from agents.loops.base import Loop, LoopSetup, actor_sections
+from agents.loops.base import Loop, LoopOptions, LoopSetup, actor_sections
 from agents.prompting import Section, assemble
 from agents.roleplay.critic import draft_candidates
 
 
-class SelfConsistencySetup(LoopSetup):
+class SelfConsistencyOptions(LoopOptions):
     k: int = Field(default=5, ge=1, le=64, description="Samples to vote over.")
     temperature: float = Field(default=0.8, gt=0.0, le=2.0, description="Sampling temperature (greedy ignores it).")
     greedy: bool = Field(default=False, description="One sample at temperature 0, for comparison.")
     expected: str | None = Field(default=None, description="The known answer, if any: the result says if the vote got it.")
     max_tokens: int = Field(default=320, ge=16, le=4096)
+
+
+class SelfConsistencySetup(LoopSetup, SelfConsistencyOptions):
+    pass
 
 
 SAMPLER_SYSTEM = ("You are {title}. You solve problems by reasoning one step at a time, and you always finish with a "
@@ -33,6 +37,7 @@ class SelfConsistency(Loop):
 
     loop: ClassVar[str] = "self_consistency"
     other_side: ClassVar[str] = "Asker"
+    actor_role: ClassVar[str] = "Solver"
     setup_type = SelfConsistencySetup
     setup: SelfConsistencySetup
 

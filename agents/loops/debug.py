@@ -9,17 +9,21 @@ from typing import ClassVar
 from pydantic import Field
 
 from agents.gateway import CallScope, ChatMessage, ModelGateway
-from agents.loops.base import Loop, LoopSetup, actor_sections
+from agents.loops.base import Loop, LoopOptions, LoopSetup, actor_sections
 from agents.loops.sandbox import SandboxLimits, SandboxReport, run_tests
 from agents.prompting import Section, assemble
 
 
-class SelfDebugSetup(LoopSetup):
+class SelfDebugOptions(LoopOptions):
     tests: str = Field(min_length=1, description="Python that asserts on the solution (HumanEval's `check`, say).")
     entry_point: str | None = Field(default=None, description="The function under test; tests call check(it).")
     max_turns: int = Field(default=3, ge=1, le=20, description="Tries at the code, the first included.")
     explain: bool = Field(default=False, description="Rubber duck: the coder explains its code before each fix.")
     limits: SandboxLimits = SandboxLimits()
+
+
+class SelfDebugSetup(LoopSetup, SelfDebugOptions):
+    pass
 
 
 CODER_SYSTEM = ("You are {title}. You write correct, self-contained Python. You answer with the complete code in one "
@@ -61,6 +65,7 @@ class SelfDebug(Loop):
 
     loop: ClassVar[str] = "self_debug"
     other_side: ClassVar[str] = "Executor"
+    actor_role: ClassVar[str] = "Coder"
     setup_type = SelfDebugSetup
     setup: SelfDebugSetup
 

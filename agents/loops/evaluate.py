@@ -8,17 +8,21 @@ from typing import ClassVar
 from pydantic import Field
 
 from agents.gateway import CallScope, ModelGateway
-from agents.loops.base import Loop, LoopSetup, actor_sections
+from agents.loops.base import Loop, LoopOptions, LoopSetup, actor_sections
 from agents.prompting import Section, assemble, bullet_list
 from agents.roleplay.critic import draft_candidates
 
 
-class SelfEvalSetup(LoopSetup):
+class SelfEvalOptions(LoopOptions):
     proposed: str | None = Field(default=None, description="An answer to judge; by default the actor proposes one.")
     k: int = Field(default=5, ge=1, le=64, description="Verdicts sampled when the backend gives no log-probabilities.")
     brainstorm: int = Field(default=0, ge=0, le=20,
                             description="Own samples the evaluator sees first (the paper's brainstorm mode); 0: none.")
     evaluator_role: str = "Evaluator"
+
+
+class SelfEvalSetup(LoopSetup, SelfEvalOptions):
+    pass
 
 
 ANSWER_SYSTEM = "You are {title}. You answer questions briefly and directly."
@@ -39,6 +43,7 @@ class SelfEval(Loop):
 
     loop: ClassVar[str] = "self_eval"
     other_side: ClassVar[str] = "Evaluator"
+    actor_role: ClassVar[str] = "Answerer"
     setup_type = SelfEvalSetup
     setup: SelfEvalSetup
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.gateway import CallScope, ModelGateway
-from agents.loops.base import Loop, LoopSetup
+from agents.loops.base import Loop, LoopOptions, LoopSetup
 from agents.prompting import Section, assemble
 from agents.seeding import stable_rng
 
@@ -33,15 +34,28 @@ class SeedTask(BaseModel):
     is_classification: bool = False
 
 
-class SelfInstructSetup(LoopSetup):
-    task: str = "Grow a set of instructions from the seed tasks"
-    seeds: list[SeedTask] = Field(min_length=1)
+#: The 175 human-written seed tasks of Self-Instruct (Apache-2.0; source in scenarios/data/README.md).
+SHIPPED_SEEDS = Path(__file__).with_name("self_instruct_seed_tasks.jsonl")
+
+
+def shipped_seeds() -> list[SeedTask]:
+    return [SeedTask.model_validate_json(line) for line in SHIPPED_SEEDS.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+class SelfInstructOptions(LoopOptions):
+    seeds: list[SeedTask] = Field(default_factory=list, description="The seed tasks (a `seeds_file` fills them).")
     target: int = Field(default=100, ge=1, le=1_000_000, description="Stop once this many new tasks are kept.")
     human_per_prompt: int = Field(default=6, ge=1, le=16)
     machine_per_prompt: int = Field(default=2, ge=0, le=16)
     new_per_round: int = Field(default=8, ge=1, le=20)
     max_rounds: int = Field(default=1000, ge=1, le=1_000_000, description="A cap for models that give little usable.")
     rouge_threshold: float = Field(default=0.7, gt=0, le=1)
+
+
+class SelfInstructSetup(LoopSetup, SelfInstructOptions):
+    task: str = "Grow a set of instructions from the seed tasks"
+    seeds: list[SeedTask] = Field(min_length=1)
 
 
 class NewInstructions(BaseModel):
@@ -126,6 +140,7 @@ class SelfInstruct(Loop):
 
     loop: ClassVar[str] = "self_instruct"
     other_side: ClassVar[str] = "Curator"
+    actor_role: ClassVar[str] = "Task Writer"
     setup_type = SelfInstructSetup
     setup: SelfInstructSetup
 

@@ -7,16 +7,20 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 
 from agents.gateway import CallScope, ModelGateway
-from agents.loops.base import Loop, LoopSetup, actor_sections
+from agents.loops.base import Loop, LoopOptions, LoopSetup, actor_sections
 from agents.prompting import Section, assemble
 
 DEFAULT_ASPECTS = ["clarity", "completeness", "accuracy", "tone"]
 
 
-class SelfRefineSetup(LoopSetup):
+class SelfRefineOptions(LoopOptions):
     max_iterations: int = Field(default=4, ge=1, le=20, description="Drafts at most, the first included.")
     aspects: list[str] = Field(default_factory=lambda: list(DEFAULT_ASPECTS), min_length=1)
     critic_role: str = "Critic"
+
+
+class SelfRefineSetup(LoopSetup, SelfRefineOptions):
+    pass
 
 
 class AspectNote(BaseModel):
@@ -56,6 +60,7 @@ class SelfRefine(Loop):
 
     loop: ClassVar[str] = "self_refine"
     other_side: ClassVar[str] = "Critic"
+    actor_role: ClassVar[str] = "Writer"
     setup_type = SelfRefineSetup
     setup: SelfRefineSetup
 

@@ -30,7 +30,7 @@ from agents.roleplay.session import RoleplaySession
 from agents.roleplay.setup import CriticSetup, RoleCard, RoleplaySetup
 from agents.roleplay.tasks import brainstorm
 from agents.seeding import stable_int
-from worlds.activities.roleplay import stamped
+from worlds.activities.hosted import stamped
 from worlds.eventlog import EventWriter
 from worlds.events import (
     BatchUnitDone,
