@@ -31,9 +31,11 @@ from worlds.diffusion import ProbeAnswerReport, ProbeDiffusion
 from worlds.engine import Engine
 from worlds.events import EventBase
 from worlds.harvest import HarvestFormat, harvest
+from worlds.harvest_loops import LoopHarvestOptions
 from worlds.runfolder import RunFolder
 from worlds.runner import RunSummary, execute_run
-from worlds.scenario import Scenario, ScenarioError, SocietyScenario, load_any
+from worlds.loopbatch import batch_inputs, run_loop_batch
+from worlds.scenario import LoopBatchScenario, Scenario, ScenarioError, SocietyScenario, load_any
 from worlds.social import social_graph_from_log
 from worlds.society.batch import role_pairs, run_batch
 from worlds.stats import RunStats, compute_stats
@@ -147,14 +149,18 @@ def run(
 ) -> None:
     """Run a scenario into a new run folder, with a progress bar over simulated time.
 
-    A role-play batch (a scenario with `society:`) runs into `OUT/NAME/` instead, and the same
+    A batch (a scenario with `society:` or `loops:`) runs into `OUT/NAME/` instead, and the same
     command resumes it there, skipping every session already written.
     """
     loaded = load_any(scenario)
-    if isinstance(loaded, SocietyScenario):
+    if isinstance(loaded, SocietyScenario | LoopBatchScenario):
         if until or replay or embeddings:
-            raise InputError("--until, --replay and --embeddings apply to world runs, not to a role-play batch")
-        _run_batch(loaded.model_copy(update={"seed": seed}) if seed is not None else loaded, out_dir, model)
+            raise InputError("--until, --replay and --embeddings apply to world runs, not to a batch")
+        loaded = loaded.model_copy(update={"seed": seed}) if seed is not None else loaded
+        if isinstance(loaded, SocietyScenario):
+            _run_batch(loaded, out_dir, model)
+        else:
+            _run_loop_batch(loaded, scenario, out_dir, model)
         return
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
@@ -217,23 +223,41 @@ def _run_batch(scenario: SocietyScenario, out_dir: Path, model: str | None) -> N
     err.print(f"[bold]simulacra[/bold] {scenario.name}: role-play batch, {len(society.assistant_roles.names)} assistant "
               f"× {len(society.user_roles.names)} user roles, {society.tasks_per_pair} tasks per pair, "
               f"{society.concurrency} sessions at once → {out_dir / scenario.name}", highlight=False)
-    progress = Progress(TextColumn("[bold blue]sessions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    _batch_with_progress("sessions", pairs * society.tasks_per_pair, out_dir / scenario.name,
+                         lambda progress: run_batch(scenario, out_dir, model, on_progress=progress),
+                         extra=lambda s: [("role pairs without tasks", s.pairs_failed)])
+
+
+def _run_loop_batch(scenario: LoopBatchScenario, path: Path, out_dir: Path, model: str | None) -> None:
+    spec = scenario.loops
+    rows = batch_inputs(scenario, path)  # every bad input line is reported before anything starts
+    unit = "tasks kept" if spec.type == "self_instruct" else "sessions"
+    source = f"growing {spec.target} tasks from {len(spec.seeds) or 175} seeds" if spec.type == "self_instruct" \
+        else f"{len(rows)} sessions, one per line of {spec.input}"
+    err.print(f"[bold]simulacra[/bold] {scenario.name}: {spec.type} batch, {source}, {spec.concurrency} at once → "
+              f"{out_dir / scenario.name}", highlight=False)
+    _batch_with_progress(unit, 0, out_dir / scenario.name,
+                         lambda progress: run_loop_batch(scenario, path, out_dir, model, on_progress=progress))
+
+
+def _batch_with_progress(unit: str, total: int, folder: Path, start, extra=lambda summary: []) -> None:
+    """A batch under a progress bar, then its table; Ctrl-C keeps what finished and says how to go on."""
+    progress = Progress(TextColumn(f"[bold blue]{unit}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err)
-    task = progress.add_task("sessions", total=pairs * society.tasks_per_pair)
+    task = progress.add_task(unit, total=total or None)
     try:
         with progress:
-            summary = asyncio.run(run_batch(scenario, out_dir, model,
-                                            on_progress=lambda n, total: progress.update(task, completed=n, total=total)))
+            summary = asyncio.run(start(lambda n, planned: progress.update(task, completed=n, total=planned)))
     except KeyboardInterrupt:
-        err.print(f"[yellow]interrupted[/yellow]: every finished session is saved in {out_dir / scenario.name}; "
+        err.print(f"[yellow]interrupted[/yellow]: everything finished is saved in {folder}; "
                   "run the same command again to carry on")
         raise typer.Exit(130) from None
     c = summary.counters
     table = Table(title=f"Batch {summary.folder}", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
-    for label, value in (("sessions planned", summary.planned), ("already done (skipped)", summary.skipped),
-                         ("finished now", summary.finished), ("role pairs without tasks", summary.pairs_failed),
+    for label, value in ((f"{unit} planned", summary.planned), ("already done (skipped)", summary.skipped),
+                         ("finished now", summary.finished), *extra(summary),
                          *((f"ended: {reason}", n) for reason, n in summary.reasons.items()),
                          ("model calls", c.calls), ("retries", c.retries), ("repairs", c.repairs),
                          ("fallbacks", c.fallbacks)):
@@ -287,7 +311,8 @@ def _print_stats(report: RunStats) -> None:
         highlight=False,
     )
     out.print(_totals_table(report))
-    out.print(_agents_table(report))
+    if report.agents:
+        out.print(_agents_table(report))
     out.print(_purposes_table(report))
     for probe in report.diffusion:
         out.print(_diffusion_table(probe))
@@ -308,7 +333,9 @@ def _totals_table(report: RunStats) -> Table:
     totals.add_column("count", justify="right")
     for label, value in (
         ("conversations", report.conversations), ("utterances", report.utterances),
-        ("role-play sessions", report.sessions), ("session messages", report.session_messages),
+        ("sessions", report.sessions),
+        *((f"  {kind.replace('_', '-')}", n) for kind, n in sorted(report.session_kinds.items())),
+        ("session messages", report.session_messages),
         ("memories", report.memories), ("reflections", report.reflections), ("retrievals", report.retrievals),
         ("model calls", report.model_calls), ("cache hits", report.cache_hits),
         ("prompt tokens", report.tokens.prompt), ("completion tokens", report.tokens.completion),
@@ -398,13 +425,19 @@ def harvest_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write.")] = Path("corpus.jsonl"),
     min_turns: Annotated[int, typer.Option(help="Skip conversations and sessions with fewer lines.")] = 2,
     metadata: Annotated[bool, typer.Option(help="Attach run/participants/place/time metadata.")] = True,
+    with_thoughts: Annotated[bool, typer.Option(help="Self-Align: keep the thoughts before each answer.")] = False,
+    min_p_true: Annotated[
+        float | None, typer.Option(help="Self-Eval: keep only answers whose P(True) is at least this.")
+    ] = None,
 ) -> None:
-    """Turn every conversation and role-play session in the runs into one corpus record each."""
+    """Turn every conversation, role-play session and Self-* loop in the runs into corpus records."""
     folders = [RunFolder.open(path) for path in runs]
-    counts = harvest(folders, fmt, _output_file(output, "--output"), min_turns=min_turns, with_metadata=metadata)
-    talks = counts.written - counts.sessions
+    options = LoopHarvestOptions(with_thoughts=with_thoughts, min_p_true=min_p_true)
+    counts = harvest(folders, fmt, _output_file(output, "--output"), min_turns=min_turns, with_metadata=metadata,
+                     loop_options=options)
+    talks = counts.written - counts.sessions - counts.loops
     out.print(f"[green]{counts.written}[/green] records → {output} ({fmt}): {talks} conversations, "
-              f"{counts.sessions} role-play sessions", highlight=False)
+              f"{counts.sessions} role-play sessions, {counts.loops} from Self-* loops", highlight=False)
     if counts.unfinished:
         out.print(f"[yellow]{counts.unfinished} unfinished conversations or sessions skipped[/yellow] "
                   f"(no end in the log)", highlight=False)

@@ -6,8 +6,6 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
-
 from pydantic import BaseModel
 
 from agents.persona import Persona
@@ -20,9 +18,9 @@ from worlds.events import (
     SessionStarted,
     Utterance,
 )
+from worlds.harvest_loops import HarvestFormat, LoopHarvestOptions, chat_record, loop_records
 from worlds.runfolder import RunFolder
 
-HarvestFormat = Literal["openai", "sharegpt"]
 _CONVERSATION_KINDS = {"run_started", "conversation_started", "utterance", "conversation_ended"}
 _SESSION_KINDS = {"run_started", "session_started", "session_message", "session_ended"}
 
@@ -105,27 +103,23 @@ def session_record(session: HarvestedSession, fmt: HarvestFormat, personas: dict
     helped = start.user_role if start.user_role == start.user_agent else f"the {start.user_role}"
     system = f"You are {who}. You are helping {helped} with this task: {task}{steps}"
     pairs = [("user" if t.role == "user" else "assistant", t.content) for t in session.turns]
-    record = _chat(system, pairs, fmt)
+    record = chat_record(system, pairs, fmt)
     if with_metadata:
-        end = session.end
-        record["metadata"] = {
-            "run": session.run, "scenario": session.scenario, "model": session.model, "kind": "roleplay",
-            "session_id": start.session_id, "assistant_role": start.assistant_role, "user_role": start.user_role,
-            "assistant_agent": start.assistant_agent, "user_agent": start.user_agent, "task": start.task,
-            "specified_task": start.specified_task, "subtasks": start.subtasks,
-            "sim_start": start.sim_time.isoformat(), "sim_end": end.sim_time.isoformat() if end else None,
-            "end_reason": end.reason if end else None, "messages": len(session.turns),
-        }
+        record["metadata"] = {**_session_metadata(session), "specified_task": start.specified_task,
+                              "subtasks": start.subtasks}
     return record
 
 
-def _chat(system: str, pairs: list[tuple[str, str]], fmt: HarvestFormat) -> dict:
-    """Messages in the chosen format: `pairs` are (user|assistant, text) after the system prompt."""
-    if fmt == "openai":
-        return {"messages": [{"role": "system", "content": system}]
-                + [{"role": role, "content": text} for role, text in pairs]}
-    return {"system": system,
-            "conversations": [{"from": "gpt" if role == "assistant" else "human", "value": text} for role, text in pairs]}
+def _session_metadata(session: HarvestedSession) -> dict:
+    """What every session's record says about where it came from and how it ended."""
+    start, end = session.start, session.end
+    return {
+        "run": session.run, "scenario": session.scenario, "model": session.model, "kind": start.loop,
+        "session_id": start.session_id, "assistant_role": start.assistant_role, "user_role": start.user_role,
+        "assistant_agent": start.assistant_agent, "user_agent": start.user_agent, "task": start.task,
+        "sim_start": start.sim_time.isoformat(), "sim_end": end.sim_time.isoformat() if end else None,
+        "end_reason": end.reason if end else None, "messages": len(session.turns),
+    }
 
 
 def _roles(conv: HarvestedConversation) -> tuple[str, str]:
@@ -152,7 +146,7 @@ def to_record(
     user, assistant = _roles(conv)
     others = ", ".join(p for p in conv.participants if p != assistant)
     system = f"You are {personas[assistant].describe()} You are at {conv.place}, talking with {others}."
-    record = _chat(system, [("assistant" if who == assistant else "user", text) for who, text in conv.lines], fmt)
+    record = chat_record(system, [("assistant" if who == assistant else "user", text) for who, text in conv.lines], fmt)
     if with_metadata:
         record["metadata"] = _metadata(conv, user, assistant)
     return record
@@ -163,6 +157,7 @@ class HarvestCounts(BaseModel):
 
     written: int = 0
     sessions: int = 0
+    loops: int = 0
     unfinished: int = 0
 
 
@@ -171,7 +166,8 @@ def _worth_keeping(lines: list[str], speakers: set[str], min_turns: int) -> bool
 
 
 def harvest(
-    folders: list[RunFolder], fmt: HarvestFormat, out: Path, min_turns: int = 2, with_metadata: bool = True
+    folders: list[RunFolder], fmt: HarvestFormat, out: Path, min_turns: int = 2, with_metadata: bool = True,
+    loop_options: LoopHarvestOptions | None = None,
 ) -> HarvestCounts:
     """Write every ended conversation and session with at least `min_turns` lines from two speakers.
 
@@ -192,6 +188,13 @@ def harvest(
             for session in sorted(read_sessions(folder), key=lambda s: s.start.session_id):
                 if session.end is None:
                     counts.unfinished += 1
+                elif session.start.loop != "roleplay":
+                    meta = _session_metadata(session) if with_metadata else None
+                    for record in loop_records(session.start, session.turns, session.end, fmt,
+                                               loop_options or LoopHarvestOptions(), meta):
+                        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                        counts.written += 1
+                        counts.loops += 1
                 elif _worth_keeping([t.content for t in session.turns], {t.role for t in session.turns}, min_turns):
                     record = session_record(session, fmt, personas, with_metadata)
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -375,6 +375,8 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
                                                         "meet: give an agent on both sides"))
         else:
             known(("sessions", i, "agent"), session.agent)
+            if session.type == "self_debug" and not session.tests.strip():
+                problems.append((("sessions", i, "tests"), "Self-Debug needs the tests its code must pass"))
     for i, probe in enumerate(s.probes):
         inside_clock(("probes", i, "at"), probe.at)
         asked = [] if probe.ask == "all" else [probe.ask] if isinstance(probe.ask, str) else probe.ask

@@ -14,8 +14,8 @@ from worlds.scenario import Scenario
 from worlds.scheduler import Appointment
 
 
-def loop_from_spec(session_id: str, spec: Any, seed: int, persona: str = "") -> Loop:
-    """The loop a scenario entry describes: its options as given, its actor a world agent or a role."""
+def loop_from_spec(session_id: str, spec: Any, seed: int, persona: str = "", task: str | None = None) -> Loop:
+    """The loop a scenario entry describes (a batch gives each line's `task`): its options, its actor."""
     cls = LOOPS[spec.type]
     options = {name: getattr(spec, name) for name in cls.setup_type.model_fields if hasattr(spec, name)
                and name not in ("session_id", "seed", "actor", "task")}
@@ -23,7 +23,8 @@ def loop_from_spec(session_id: str, spec: Any, seed: int, persona: str = "") -> 
         options["seeds"] = shipped_seeds()
     actor = RoleCard(role=getattr(spec, "role", None) or getattr(spec, "agent", None) or cls.actor_role,
                      agent=getattr(spec, "agent", None), persona=persona)
-    return cls(cls.setup_type(session_id=session_id, seed=seed, task=spec.task, actor=actor, **options))
+    task = task if task is not None else getattr(spec, "task", None) or cls.setup_type.model_fields["task"].default
+    return cls(cls.setup_type(session_id=session_id, seed=seed, task=task, actor=actor, **options))
 
 
 def session_appointments(scenario: Scenario) -> list[Appointment]:

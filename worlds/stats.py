@@ -92,6 +92,8 @@ class RunStats(BaseModel):
     utterances: int = 0
     #: Role-play sessions that started, their messages, and how the ended ones stopped (reason: count).
     sessions: int = 0
+    #: Sessions by kind: roleplay, or the Self-* loop they ran.
+    session_kinds: dict[str, int] = Field(default_factory=dict)
     session_messages: int = 0
     session_ends: dict[str, int] = Field(default_factory=dict)
     memories: int = 0
@@ -177,6 +179,7 @@ def compute_stats(source: RunFolder | EventReader) -> RunStats:
             agents[event.speaker].utterances += 1
         elif isinstance(event, SessionStarted):
             stats.sessions += 1
+            stats.session_kinds[event.loop] = stats.session_kinds.get(event.loop, 0) + 1
         elif isinstance(event, SessionMessage):
             stats.session_messages += 1
         elif isinstance(event, SessionEnded):

@@ -15,7 +15,8 @@ from agents.prompting import Section, assemble
 
 
 class SelfDebugOptions(LoopOptions):
-    tests: str = Field(min_length=1, description="Python that asserts on the solution (HumanEval's `check`, say).")
+    tests: str = Field(default="", description="Python that asserts on the solution (HumanEval's `check`, say); "
+                                               "a batch may give each line its own.")
     entry_point: str | None = Field(default=None, description="The function under test; tests call check(it).")
     max_turns: int = Field(default=3, ge=1, le=20, description="Tries at the code, the first included.")
     explain: bool = Field(default=False, description="Rubber duck: the coder explains its code before each fix.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from agents.gateway.backends.base import Backend
 from agents.roleplay.session import RoleplaySession
 from agents.roleplay.setup import CriticSetup, RoleCard, RoleplaySetup
 from agents.roleplay.tasks import brainstorm
+from agents.sessions import SessionMachine
 from agents.seeding import stable_int
 from worlds.activities.hosted import stamped
 from worlds.eventlog import EventWriter
@@ -42,7 +43,7 @@ from worlds.events import (
     TasksBrainstormed,
 )
 from worlds.runfolder import RunFolder
-from worlds.scenario import Loc, Scenario, SocietyScenario, load_any, problem_in_file
+from worlds.scenario import Loc, LoopBatchScenario, Scenario, SocietyScenario, load_any, problem_in_file
 
 
 class BatchSummary(BaseModel):
@@ -67,7 +68,7 @@ def _first_difference(old: Any, new: Any, loc: Loc = ()) -> Loc | None:
     return None if old == new else loc
 
 
-def open_batch(out_dir: Path, scenario: SocietyScenario) -> tuple[RunFolder, bool]:
+def open_batch(out_dir: Path, scenario: SocietyScenario | LoopBatchScenario) -> tuple[RunFolder, bool]:
     """`<out>/<name>/`, new or to resume; a folder made from another scenario is an input error at its line."""
     folder = RunFolder(out_dir / scenario.name)
     if not folder.scenario_path.exists():
@@ -109,13 +110,18 @@ def session_setup(scenario: SocietyScenario, pair: tuple[int, str, int, str], nu
                          **society.session.model_dump())
 
 
-async def run_session(setup: RoleplaySetup, gateway: ModelGateway, start, step: timedelta) -> list[EventBase]:
-    """One whole session, as the events it leaves: the unit a batch (or a cluster) schedules."""
+async def run_machine(machine: SessionMachine, gateway: ModelGateway, start: datetime, step: timedelta,
+                      messages: int = 10**9) -> list[EventBase]:
+    """Advance a session by up to `messages` messages (by default to its end); its events, stamped from `start`."""
     events: list[EventBase] = []
-    scope = stamped(CallScope(seed=setup.seed, sink=events.append), 0, start, step, [])
-    session = RoleplaySession(setup)
-    await session.advance(gateway, scope, setup.max_messages)
+    scope = stamped(CallScope(seed=machine.setup.seed, sink=events.append), 0, start, step, [])
+    await machine.advance(gateway, scope, messages)
     return events
+
+
+async def run_session(setup: RoleplaySetup, gateway: ModelGateway, start: datetime, step: timedelta) -> list[EventBase]:
+    """One whole session, as the events it leaves: the unit a batch (or a cluster) schedules."""
+    return await run_machine(RoleplaySession(setup), gateway, start, step, setup.max_messages)
 
 
 class _Done(BaseModel):
@@ -123,7 +129,7 @@ class _Done(BaseModel):
     sessions: set[str] = Field(default_factory=set)
 
 
-def _already_done(folder: RunFolder) -> _Done:
+def already_done(folder: RunFolder) -> _Done:
     done = _Done()
     for event in folder.reader().events({"tasks_brainstormed", "session_ended"}, complete_ticks_only=True):
         if isinstance(event, TasksBrainstormed):
@@ -142,7 +148,7 @@ async def run_batch(
     if isinstance(model, str):  # the folder records the spec it ran with; a resume must give the same
         scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": model})})
     folder, resuming = open_batch(out_dir, scenario)
-    done = _already_done(folder) if resuming else _Done()
+    done = already_done(folder) if resuming else _Done()
     society = scenario.society
     pairs = role_pairs(scenario)
     summary = BatchSummary(folder=folder.path, planned=len(pairs) * society.tasks_per_pair)

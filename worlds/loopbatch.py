@@ -1,0 +1,209 @@
+"""A Self-* loop over an input file: one session per line, many at once, resumable; Self-Instruct grows one pool.
+
+The batch folder is the same kind as a role-play batch's (`worlds/society/batch.py`): the resolved
+scenario, an event log of fsync'ed blocks each closed by a `batch_unit` record, and the request
+cache. A re-run with the same scenario and folder skips every session already written; a
+Self-Instruct batch carries on from its last finished round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from agents.gateway import ModelGateway, RequestCache, build_backend
+from agents.gateway.backends.base import Backend
+from agents.loops import Loop
+from agents.loops.instruct import SelfInstruct
+from agents.seeding import stable_int
+from worlds.eventlog import EventWriter
+from worlds.events import BatchUnitDone, EventBase, RunEnded, RunStarted, SessionEnded
+from worlds.runfolder import RunFolder
+from worlds.scenario import LoopBatchScenario, Problem, ScenarioError, problem_in_file, read_jsonl
+from worlds.sessions import loop_from_spec
+from worlds.society.batch import BatchSummary, already_done, open_batch, run_machine
+
+POOL_FILE = "pool.jsonl"
+CHECKPOINT = Path("checkpoints") / "self_instruct.json"
+
+
+class LoopInput(BaseModel):
+    """One line of a loop's input file; HumanEval's fields (`task_id`, `prompt`, `test`) are understood too."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | int | None = None
+    task_id: str | None = None
+    task: str | None = None
+    question: str | None = None
+    prompt: str | None = None
+    answer: str | int | float | None = None
+    proposed: str | None = None
+    tests: str | None = None
+    test: str | None = None
+    entry_point: str | None = None
+
+    @model_validator(mode="after")
+    def _has_text(self) -> LoopInput:
+        if not (self.task or self.question or self.prompt):
+            raise ValueError("give the task as `task`, `question` or `prompt`")
+        return self
+
+    @property
+    def text(self) -> str:
+        return self.task or self.question or self.prompt or ""
+
+
+def read_inputs(path: Path, kind: str, default_tests: str = "") -> list[tuple[str, LoopInput]]:
+    """(session id, row) for every line; ids come from the row (`id`, `task_id`) or its line; duplicates are errors."""
+    rows = read_jsonl(path, LoopInput)
+    numbered = [line for line, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1) if text.strip()]
+    seen: dict[str, int] = {}
+    found: list[tuple[str, LoopInput]] = []
+    problems = []
+    for line, row in zip(numbered, rows):
+        session_id = str(row.id if row.id is not None else row.task_id or f"line-{line:05d}")
+        if session_id in seen:
+            problems.append(Problem(file=str(path), line=line, field="id",
+                                    message=f"{session_id!r} is used again (first on line {seen[session_id]})"))
+        if kind == "self_debug" and not (row.tests or row.test or default_tests):
+            problems.append(Problem(file=str(path), line=line, field="tests", message="Self-Debug needs the tests "
+                                                                                     "(`tests` or HumanEval's `test`)"))
+        seen.setdefault(session_id, line)
+        found.append((session_id, row))
+    if problems:
+        raise ScenarioError(problems)
+    return found
+
+
+def loop_for_row(scenario: LoopBatchScenario, session_id: str, row: LoopInput) -> Loop:
+    """The row's task with the batch's options; a row's own answer, proposal, tests or entry point win."""
+    spec = scenario.loops
+    overrides = {"expected": None if row.answer is None else str(row.answer), "proposed": row.proposed,
+                 "tests": row.tests or row.test, "entry_point": row.entry_point}
+    spec = spec.model_copy(update={k: v for k, v in overrides.items() if v is not None and k in type(spec).model_fields})
+    seed = stable_int(scenario.seed, session_id, bits=31)
+    return loop_from_spec(session_id, spec, seed, task=row.text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+async def run_loop_batch(
+    scenario: LoopBatchScenario, scenario_path: Path, out_dir: Path, model: str | Backend | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BatchSummary:
+    """Run (or resume) the batch into `<out>/<name>/`; `on_progress(done, planned)` after every unit."""
+    spec = scenario.loops
+    rows = batch_inputs(scenario, scenario_path)
+    backend = build_backend(model if model is not None else scenario.models.default)
+    if isinstance(model, str):
+        scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": model})})
+    folder, resuming = open_batch(out_dir, scenario)
+    done = already_done(folder).sessions if resuming else set()
+    planned = spec.target if spec.type == "self_instruct" else len(rows)
+    summary = BatchSummary(folder=folder.path, planned=planned)
+    cache = RequestCache(folder.cache_path, mode="read_write")
+    gateway = ModelGateway(backend, cache=cache)
+    writer = EventWriter.reopen(folder.events_path)
+    step = timedelta(minutes=spec.minutes_per_message)
+    limit = asyncio.Semaphore(spec.concurrency)
+    reasons: Counter[str] = Counter()
+
+    def file(unit: str, events: list[EventBase]) -> None:
+        gateway.checkpoint()
+        writer.write([*events, BatchUnitDone(tick=0, sim_time=spec.start, unit=unit)])
+        writer.sync()
+
+    async def one(session_id: str, row: LoopInput) -> None:
+        async with limit:
+            events = await run_machine(loop_for_row(scenario, session_id, row), gateway, spec.start, step)
+        file(session_id, events)
+        reasons.update(e.reason for e in events if isinstance(e, SessionEnded))
+        summary.finished += 1
+        if on_progress is not None:
+            on_progress(summary.skipped + summary.finished, summary.planned)
+
+    try:
+        if writer.next_seq == 0:
+            file("start", [RunStarted(tick=0, sim_time=spec.start, run_id=folder.path.name, scenario=scenario.name,
+                                      seed=scenario.seed, model=backend.name, until=spec.start)])
+        if spec.type == "self_instruct":
+            await _grow_pool(scenario, folder, gateway, file, summary, reasons, on_progress)
+        else:
+            summary.skipped = sum(1 for session_id, _ in rows if session_id in done)
+            if on_progress is not None:
+                on_progress(summary.skipped, summary.planned)
+            await asyncio.gather(*(one(session_id, row) for session_id, row in rows if session_id not in done))
+        status = "completed"
+    except BaseException:
+        status = "interrupted"
+        raise
+    finally:
+        writer.write([RunEnded(tick=0, sim_time=spec.start, status=status, ticks=0,
+                               detail=f"{summary.skipped + summary.finished} of {summary.planned} written")])
+        writer.close()
+        cache.close()
+    summary.reasons = dict(sorted(reasons.items()))
+    summary.counters = gateway.counters
+    return summary
+
+
+def batch_inputs(scenario: LoopBatchScenario, scenario_path: Path) -> list[tuple[str, LoopInput]]:
+    """The batch's sessions, one per input line (none for Self-Instruct, which grows one pool); errors located."""
+    spec = scenario.loops
+    if spec.type == "self_instruct":
+        return []
+    return read_inputs(_input_path(scenario, scenario_path), spec.type, getattr(spec, "tests", ""))
+
+
+def _input_path(scenario: LoopBatchScenario, scenario_path: Path) -> Path:
+    """The input file named by the scenario; missing or absent is an error at the scenario's line."""
+    if scenario.loops.input is None:
+        raise problem_in_file(scenario_path, ("loops", "type"),
+                              f"{scenario.loops.type} needs an `input` file (JSONL, one task a line)")
+    path = scenario_path.parent / scenario.loops.input
+    if not path.is_file():
+        raise problem_in_file(scenario_path, ("loops", "input"), f"no such file: {path}")
+    return path
+
+
+async def _grow_pool(scenario: LoopBatchScenario, folder: RunFolder, gateway: ModelGateway, file, summary: BatchSummary,
+                     reasons: Counter[str], on_progress: Callable[[int, int], None] | None) -> None:
+    """Self-Instruct round by round: each round one block in the log, then the pool and a checkpoint, atomically."""
+    spec = scenario.loops
+    checkpoint = folder.path / CHECKPOINT
+    if checkpoint.is_file():
+        loop = SelfInstruct.from_state(json.loads(checkpoint.read_text(encoding="utf-8")))
+        summary.skipped = loop.progress.result.get("kept", 0)
+    else:
+        loop = loop_from_spec("self-instruct", spec, scenario.seed)
+    step = timedelta(minutes=spec.minutes_per_message)
+    while not loop.finished:
+        events = await run_machine(loop, gateway, spec.start, step, messages=2)  # a round says two
+        rounds = loop.progress.result.get("rounds", 0)
+        file(f"round-{rounds}", events)
+        pool = loop.progress.result.get("pool", [])
+        _write_atomically(folder.path / POOL_FILE, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in pool))
+        _write_atomically(checkpoint, json.dumps(loop.get_state()))
+        summary.finished = len(pool) - summary.skipped
+        reasons.update(e.reason for e in events if isinstance(e, SessionEnded))
+        if on_progress is not None:
+            on_progress(len(pool), summary.planned)
+    if loop.progress.reason is not None and not reasons:
+        reasons[loop.progress.reason] += 1
+
