@@ -168,6 +168,21 @@ def test_minimal_scenario_validates(tmp_path: Path) -> None:
     assert "24 ticks of 10m from 2023-02-13 08:00" in lines[0]
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "scenarios").glob("*.yaml")))
+def test_every_shipped_scenario_validates(name: str) -> None:
+    """Each scenario under scenarios/ loads, its data files included (role lists, inputs, seeds)."""
+    result = validate(REPO / "scenarios" / name)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("ok ") and result.stderr == ""
+
+
+def test_the_schema_command_prints_each_kind_of_scenario() -> None:
+    for kind, field in (("world", "clock"), ("society", "society"), ("loops", "loops")):
+        result = CliRunner().invoke(app, ["schema", kind])
+        assert result.exit_code == 0 and field in json.loads(result.stdout)["properties"]
+    assert CliRunner().invoke(app, ["schema", "galaxy"]).exit_code == 2
+
+
 def test_shipped_valentines_scenario_validates() -> None:
     result = validate(VALENTINES)
     assert result.exit_code == 0, result.stderr

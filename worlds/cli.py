@@ -123,13 +123,25 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file."
                   f"{len(society.assistant_roles.names)} assistant × {len(society.user_roles.names)} user roles, "
                   f"{society.tasks_per_pair} tasks per pair", highlight=False)
         return
+    if isinstance(loaded, LoopBatchScenario):
+        rows = batch_inputs(loaded, scenario)
+        what = f"growing {loaded.loops.target} tasks" if loaded.loops.type == "self_instruct" else \
+            f"{len(rows)} sessions from {loaded.loops.input}"
+        out.print(f"[green]ok[/green] {scenario} — {loaded.name}: {loaded.loops.type} batch, {what}", highlight=False)
+        return
     out.print(f"[green]ok[/green] {scenario} — {_summary_line(loaded, loaded.clock.stop)}", highlight=False)
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of the scenario format (for editors and CI checks)."""
-    sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
+@friendly_errors
+def schema(
+    kind: Annotated[str, typer.Argument(help="world, society (a role-play batch) or loops (a Self-* batch).")] = "world",
+) -> None:
+    """Print the JSON Schema of a scenario format (for editors and CI checks)."""
+    models = {"world": Scenario, "society": SocietyScenario, "loops": LoopBatchScenario}
+    if kind not in models:
+        raise InputError(f"unknown scenario kind {kind!r}: give world, society or loops")
+    sys.stdout.write(json.dumps(models[kind].model_json_schema(), indent=2) + "\n")
 
 
 @app.command()
