@@ -114,3 +114,37 @@ async def test_inception_prompts_hold_the_small_model_in_its_roles(gateway: Mode
     assert instruction_of(first.content), first.content
     assert solution_of(second.content) and not instruction_of(second.content), second.content
     assert session.progress.reason == "max_messages"
+
+
+async def test_p_true_comes_from_llamacpp_logits_and_tracks_the_answer(gateway: ModelGateway) -> None:
+    """Self-Eval's P(True) through llama.cpp's own next-token probabilities, for a right and a wrong answer."""
+    from agents.loops.evaluate import SelfEval, SelfEvalSetup
+
+    found = {}
+    for proposed in ("4", "Paris is the capital of Italy."):
+        records: list = []
+        loop = SelfEval(SelfEvalSetup(session_id=proposed, task="What is 2 + 2?", proposed=proposed))
+        await loop.advance(gateway, CallScope(seed=1, sink=records.append), 10)
+        (asked,) = [r for r in model_calls(records) if r.purpose == "eval_p_true"]
+        logprobs = json.loads(asked.response)
+        assert set(logprobs) == {"True", "False"} and all(v < 0 for v in logprobs.values())
+        assert loop.progress.result["method"] == "logprobs"
+        found[proposed] = loop.progress.result["p_true"]
+    assert all(0.0 < p < 1.0 for p in found.values())
+    assert found["4"] > found["Paris is the capital of Italy."], found
+
+
+async def test_self_debug_runs_the_embedded_models_code_in_the_sandbox(gateway: ModelGateway) -> None:
+    """One small problem end to end: the model's code is extracted, run against the tests, and judged."""
+    from agents.loops.debug import SelfDebug, SelfDebugSetup
+    from agents.loops.sandbox import SandboxLimits
+
+    setup = SelfDebugSetup(session_id="add", task='def add(a: int, b: int) -> int:\n    """Return a + b."""\n',
+                           tests="def check(f):\n    assert f(2, 3) == 5\n    assert f(-1, 1) == 0\n",
+                           entry_point="add", max_turns=2, limits=SandboxLimits(wall_s=10))
+    loop = SelfDebug(setup)
+    await loop.advance(gateway, CallScope(seed=2), 10)
+    result = loop.progress.result
+    assert loop.progress.reason in ("tests_passed", "max_turns") and result["outcomes"]
+    assert "def add" in result["code"], result["code"]
+    assert loop.progress.reason == "tests_passed", result
