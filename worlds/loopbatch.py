@@ -11,24 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from agents.gateway import ModelGateway, RequestCache, build_backend
 from agents.gateway.backends.base import Backend
 from agents.loops import Loop
 from agents.loops.instruct import SelfInstruct
 from agents.seeding import stable_int
-from worlds.eventlog import EventWriter
-from worlds.events import BatchUnitDone, EventBase, RunEnded, RunStarted, SessionEnded
-from worlds.runfolder import RunFolder
 from worlds.scenario import LoopBatchScenario, Problem, ScenarioError, problem_in_file, read_jsonl
 from worlds.sessions import loop_from_spec
-from worlds.society.batch import BatchSummary, already_done, open_batch, run_machine
+from worlds.society.batch import BatchRun, BatchSummary, already_done, run_machine
 
 POOL_FILE = "pool.jsonl"
 CHECKPOINT = Path("checkpoints") / "self_instruct.json"
@@ -110,57 +105,30 @@ async def run_loop_batch(
     """Run (or resume) the batch into `<out>/<name>/`; `on_progress(done, planned)` after every unit."""
     spec = scenario.loops
     rows = batch_inputs(scenario, scenario_path)
-    backend = build_backend(model if model is not None else scenario.models.default)
-    if isinstance(model, str):
-        scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": model})})
-    folder, resuming = open_batch(out_dir, scenario)
-    done = already_done(folder).sessions if resuming else set()
-    planned = spec.target if spec.type == "self_instruct" else len(rows)
-    summary = BatchSummary(folder=folder.path, planned=planned)
-    cache = RequestCache(folder.cache_path, mode="read_write")
-    gateway = ModelGateway(backend, cache=cache)
-    writer = EventWriter.reopen(folder.events_path)
+    batch = BatchRun(scenario, out_dir, model, spec.start)
+    done = already_done(batch.folder).sessions if batch.resuming else set()
+    summary = BatchSummary(folder=batch.folder.path, planned=spec.target if spec.type == "self_instruct" else len(rows))
     step = timedelta(minutes=spec.minutes_per_message)
     limit = asyncio.Semaphore(spec.concurrency)
-    reasons: Counter[str] = Counter()
-
-    def file(unit: str, events: list[EventBase]) -> None:
-        gateway.checkpoint()
-        writer.write([*events, BatchUnitDone(tick=0, sim_time=spec.start, unit=unit)])
-        writer.sync()
 
     async def one(session_id: str, row: LoopInput) -> None:
         async with limit:
-            events = await run_machine(loop_for_row(scenario, session_id, row), gateway, spec.start, step)
-        file(session_id, events)
-        reasons.update(e.reason for e in events if isinstance(e, SessionEnded))
+            events = await run_machine(loop_for_row(batch.scenario, session_id, row), batch.gateway, spec.start, step)
+        batch.file(session_id, events)
         summary.finished += 1
         if on_progress is not None:
             on_progress(summary.skipped + summary.finished, summary.planned)
 
-    try:
-        if writer.next_seq == 0:
-            file("start", [RunStarted(tick=0, sim_time=spec.start, run_id=folder.path.name, scenario=scenario.name,
-                                      seed=scenario.seed, model=backend.name, until=spec.start)])
+    async def work() -> None:
         if spec.type == "self_instruct":
-            await _grow_pool(scenario, folder, gateway, file, summary, reasons, on_progress)
-        else:
-            summary.skipped = sum(1 for session_id, _ in rows if session_id in done)
-            if on_progress is not None:
-                on_progress(summary.skipped, summary.planned)
-            await asyncio.gather(*(one(session_id, row) for session_id, row in rows if session_id not in done))
-        status = "completed"
-    except BaseException:
-        status = "interrupted"
-        raise
-    finally:
-        writer.write([RunEnded(tick=0, sim_time=spec.start, status=status, ticks=0,
-                               detail=f"{summary.skipped + summary.finished} of {summary.planned} written")])
-        writer.close()
-        cache.close()
-    summary.reasons = dict(sorted(reasons.items()))
-    summary.counters = gateway.counters
-    return summary
+            await _grow_pool(batch, summary, on_progress)
+            return
+        summary.skipped = sum(1 for session_id, _ in rows if session_id in done)
+        if on_progress is not None:
+            on_progress(summary.skipped, summary.planned)
+        await asyncio.gather(*(one(session_id, row) for session_id, row in rows if session_id not in done))
+
+    return await batch.run(work, summary)
 
 
 def batch_inputs(scenario: LoopBatchScenario, scenario_path: Path) -> list[tuple[str, LoopInput]]:
@@ -182,9 +150,9 @@ def _input_path(scenario: LoopBatchScenario, scenario_path: Path) -> Path:
     return path
 
 
-async def _grow_pool(scenario: LoopBatchScenario, folder: RunFolder, gateway: ModelGateway, file, summary: BatchSummary,
-                     reasons: Counter[str], on_progress: Callable[[int, int], None] | None) -> None:
+async def _grow_pool(batch: BatchRun, summary: BatchSummary, on_progress: Callable[[int, int], None] | None) -> None:
     """Self-Instruct round by round: each round one block in the log, then the pool and a checkpoint, atomically."""
+    scenario, folder = batch.scenario, batch.folder
     spec = scenario.loops
     checkpoint = folder.path / CHECKPOINT
     if checkpoint.is_file():
@@ -194,16 +162,11 @@ async def _grow_pool(scenario: LoopBatchScenario, folder: RunFolder, gateway: Mo
         loop = loop_from_spec("self-instruct", spec, scenario.seed)
     step = timedelta(minutes=spec.minutes_per_message)
     while not loop.finished:
-        events = await run_machine(loop, gateway, spec.start, step, messages=2)  # a round says two
-        rounds = loop.progress.result.get("rounds", 0)
-        file(f"round-{rounds}", events)
+        events = await run_machine(loop, batch.gateway, spec.start, step, messages=2)  # a round says two
+        batch.file(f"round-{loop.progress.result.get('rounds', 0)}", events)
         pool = loop.progress.result.get("pool", [])
         _write_atomically(folder.path / POOL_FILE, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in pool))
         _write_atomically(checkpoint, json.dumps(loop.get_state()))
         summary.finished = len(pool) - summary.skipped
-        reasons.update(e.reason for e in events if isinstance(e, SessionEnded))
         if on_progress is not None:
             on_progress(len(pool), summary.planned)
-    if loop.progress.reason is not None and not reasons:
-        reasons[loop.progress.reason] += 1
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -139,30 +139,62 @@ def already_done(folder: RunFolder) -> _Done:
     return done
 
 
+class BatchRun:
+    """What every batch shares: its model (as the folder records it), cache, gateway, and a log of closed blocks."""
+
+    def __init__(self, scenario: SocietyScenario | LoopBatchScenario, out_dir: Path, model: str | Backend | None,
+                 start: datetime) -> None:
+        self.backend = build_backend(model if model is not None else scenario.models.default)
+        if isinstance(model, str):  # the folder records the spec it ran with; a resume must give the same
+            scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": model})})
+        self.scenario = scenario
+        self.folder, self.resuming = open_batch(out_dir, scenario)
+        self.start = start
+        self.cache = RequestCache(self.folder.cache_path, mode="read_write")
+        self.gateway = ModelGateway(self.backend, cache=self.cache)
+        self.writer = EventWriter.reopen(self.folder.events_path)
+        self.reasons: Counter[str] = Counter()
+
+    def file(self, unit: str, events: list[EventBase]) -> None:
+        """One finished unit: its answers committed, then its events and the block's close, fsync'ed."""
+        self.gateway.checkpoint()
+        self.writer.write([*events, BatchUnitDone(tick=0, sim_time=self.start, unit=unit)])
+        self.writer.sync()
+        self.reasons.update(e.reason for e in events if isinstance(e, SessionEnded))
+
+    async def run(self, work: Callable[[], Awaitable[Any]], summary: BatchSummary) -> BatchSummary:
+        """Open the log (once), do the work, and close the log saying how far it got, even when interrupted."""
+        status = "interrupted"
+        try:
+            if self.writer.next_seq == 0:
+                self.file("start", [RunStarted(tick=0, sim_time=self.start, run_id=self.folder.path.name,
+                                               scenario=self.scenario.name, seed=self.scenario.seed,
+                                               model=self.backend.name, until=self.start)])
+            await work()
+            status = "completed"
+        finally:
+            self.writer.write([RunEnded(tick=0, sim_time=self.start, status=status, ticks=0,
+                                        detail=f"{summary.skipped + summary.finished} of {summary.planned} written")])
+            self.writer.close()
+            self.cache.close()
+        summary.reasons = dict(sorted(self.reasons.items()))
+        summary.counters = self.gateway.counters
+        return summary
+
+
 async def run_batch(
     scenario: SocietyScenario, out_dir: Path, model: str | Backend | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> BatchSummary:
     """Run (or resume) the batch into `<out>/<name>/`; `on_progress(done, planned)` after every session."""
-    backend = build_backend(model if model is not None else scenario.models.default)
-    if isinstance(model, str):  # the folder records the spec it ran with; a resume must give the same
-        scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": model})})
-    folder, resuming = open_batch(out_dir, scenario)
-    done = already_done(folder) if resuming else _Done()
     society = scenario.society
+    batch = BatchRun(scenario, out_dir, model, society.start)
+    done = already_done(batch.folder) if batch.resuming else _Done()
     pairs = role_pairs(scenario)
-    summary = BatchSummary(folder=folder.path, planned=len(pairs) * society.tasks_per_pair)
-    cache = RequestCache(folder.cache_path, mode="read_write")
-    gateway = ModelGateway(backend, cache=cache)
-    writer = EventWriter.reopen(folder.events_path)
+    summary = BatchSummary(folder=batch.folder.path, planned=len(pairs) * society.tasks_per_pair)
+    gateway, file = batch.gateway, batch.file
     step = timedelta(minutes=society.minutes_per_message)
     limit = asyncio.Semaphore(society.concurrency)
-    reasons: Counter[str] = Counter()
-
-    def file(unit: str, events: list[EventBase]) -> None:
-        gateway.checkpoint()
-        writer.write([*events, BatchUnitDone(tick=0, sim_time=society.start, unit=unit)])
-        writer.sync()
 
     async def tasks_for(pair: tuple[int, str, int, str]) -> list[str]:
         key = f"{pair[1]}\n{pair[3]}"
@@ -188,7 +220,6 @@ async def run_batch(
         async with limit:
             events = await run_session(setup, gateway, society.start, step)
         file(setup.session_id, events)
-        reasons.update(e.reason for e in events if isinstance(e, SessionEnded))
         summary.finished += 1
         if on_progress is not None:
             on_progress(summary.skipped + summary.finished, summary.planned)
@@ -202,20 +233,4 @@ async def run_batch(
             on_progress(summary.skipped + summary.finished, summary.planned)
         await asyncio.gather(*(session(s) for s in setups if s.session_id not in done.sessions))
 
-    try:
-        if writer.next_seq == 0:
-            file("start", [RunStarted(tick=0, sim_time=society.start, run_id=folder.path.name, scenario=scenario.name,
-                                      seed=scenario.seed, model=backend.name, until=society.start)])
-        await asyncio.gather(*(pair_work(pair) for pair in pairs))
-        status = "completed"
-    except BaseException:
-        status = "interrupted"
-        raise
-    finally:
-        writer.write([RunEnded(tick=0, sim_time=society.start, status=status, ticks=0,
-                               detail=f"{summary.skipped + summary.finished} of {summary.planned} sessions written")])
-        writer.close()
-        cache.close()
-    summary.reasons = dict(sorted(reasons.items()))
-    summary.counters = gateway.counters
-    return summary
+    return await batch.run(lambda: asyncio.gather(*(pair_work(pair) for pair in pairs)), summary)
