@@ -30,6 +30,8 @@ bench: setup-dev
 	for n in 10000 100000 1000000; do $(BIN)/python benchmarks/memory_retrieval.py --n $$n --json; done
 	$(BIN)/python benchmarks/agent_day.py --agents 25 --embedded-agents 5 --json
 	$(BIN)/python benchmarks/roleplay_batch.py --sessions 200 --embedded 3 --json
+	$(BIN)/python benchmarks/self_debug_humaneval.py --n 20 --json
+	$(BIN)/python benchmarks/self_consistency.py --n 30 --json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
