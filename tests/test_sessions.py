@@ -197,8 +197,13 @@ def test_a_run_that_stops_mid_session_ends_it_as_run_ended(tmp_path: Path) -> No
     assert ended["reason"] == "run_ended" and 0 < ended["messages"] < 12
     assert ended["seq"] < next(e["seq"] for e in events if e["kind"] == "run_ended")
     (warning,) = [e for e in events if e["kind"] == "warning" and "session-2" in e["message"]]
-    assert "never started" in warning["message"]
+    assert "never started (due 2023-02-13 10:00, the run ended before its participants were free)" in warning["message"]
     assert not [e for e in events if e["kind"] == "session_started" and e["session_id"] == "session-2"]
+    # Stopped before a session was due, the warning says that instead.
+    early = asyncio.run(execute_run(scenario, tmp_path / "early", until=datetime(2023, 2, 13, 9, 30)))
+    warnings = [json.loads(line)["message"] for line in RunFolder(early.run_dir).events_path.read_text().splitlines()
+                if json.loads(line)["kind"] == "warning"]
+    assert [w for w in warnings if "after the run stopped" in w and "session-1" in w]
 
 
 def restored_run(tmp_path: Path, snapshot_tick: int, text: str = RP_TOWN) -> tuple[list[dict], list[dict], dict]:

@@ -190,6 +190,8 @@ class Engine:
                        f"everyone it needs was free")
             elif appointment.meeting:
                 why = f"{' and '.join(appointment.meeting)} never met and chose to talk"
+            elif appointment.at >= ctx.now:
+                why = f"due {appointment.at:%Y-%m-%d %H:%M}, after the run stopped"
             else:
                 why = f"due {appointment.at:%Y-%m-%d %H:%M}, the run ended before its participants were free"
             scope.emit(Warning_(tick=ctx.tick, sim_time=ctx.now, agents=list(activity["participants"]),
