@@ -34,7 +34,7 @@ def _batch_files(tmp_path: Path, loop: str = "self_consistency", rows: list[dict
 
 
 def _log(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (folder / "events.jsonl").read_text().split("\n") if line]
 
 
 def _ended(records: list[dict[str, Any]]) -> list[str]:
@@ -131,6 +131,13 @@ def test_self_debug_rows_need_tests_and_take_humaneval_fields(tmp_path: Path) ->
     path = _batch_files(tmp_path, "self_debug", rows, options="max_turns: 1")
     result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and f"{tmp_path / 'tasks.jsonl'}:2: tests: Self-Debug needs the tests" in result.stderr
+    path = _batch_files(tmp_path, "self_debug", rows[:1], options="max_turns: 1")
+    folder = asyncio.run(run_loop_batch(load_any(path), path, tmp_path / "out")).folder
+    records = _log(folder)
+    (started,) = [r for r in records if r["kind"] == "session_started"]
+    assert (started["session_id"], started["task"]) == ("HumanEval/0", rows[0]["prompt"])
+    (ended,) = [r for r in records if r["kind"] == "session_ended"]
+    assert ended["reason"] == "max_turns" and ended["result"]["outcomes"] == ["error"], "the fake writes no code"
 
 
 def test_loop_sessions_harvest_in_the_shape_their_data_is_used(tmp_path: Path) -> None:
@@ -147,3 +154,37 @@ def test_loop_sessions_harvest_in_the_shape_their_data_is_used(tmp_path: Path) -
     cut = sorted(p_true.values())[1]
     counts = harvest([RunFolder(folder)], "openai", out, loop_options=LoopHarvestOptions(min_p_true=cut))
     assert counts.written == sum(1 for p in p_true.values() if p >= cut) == 1
+
+
+def test_input_lines_end_at_newlines_only(tmp_path: Path) -> None:
+    """A question holding U+2028 (which JSON may leave unescaped) is one line, not two."""
+    rows = [{"id": "a", "question": "First part\u2028second part?"}, {"id": "b", "question": "Plain?"}]
+    path = _batch_files(tmp_path, rows=rows)
+    (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    summary = asyncio.run(run_loop_batch(load_any(path), path, tmp_path / "out"))
+    assert summary.planned == 2 and sorted(_ended(_log(tmp_path / "out" / "lb"))) == ["a", "b"]
+
+
+def test_harvest_leaves_out_failed_ends_failing_code_and_placeholders(tmp_path: Path) -> None:
+    from worlds.events import SessionEnded, SessionMessage, SessionStarted
+    from worlds.harvest_loops import loop_pairs
+
+    when = __import__("datetime").datetime(2024, 1, 1)
+
+    def session(loop: str, reason: str, contents: list[str], result: dict) -> tuple:
+        start = SessionStarted(tick=0, sim_time=when, session_id="s", loop=loop, assistant_role="Coder",
+                               user_role="Executor", task="Write add.")
+        turns = [SessionMessage(tick=0, sim_time=when, session_id="s", index=i, role="assistant" if i % 2 else "user",
+                                speaker="x", content=c) for i, c in enumerate(contents)]
+        return start, turns, SessionEnded(tick=0, sim_time=when, session_id="s", reason=reason, messages=len(turns),
+                                          tokens=0, result=result)
+
+    keep = LoopHarvestOptions()
+    passing = session("self_debug", "tests_passed", ["Write add.", "def add(a, b): return a + b", "All passed."],
+                      {"passed": True})
+    assert loop_pairs(*passing, keep) == [[("user", "Write add."), ("assistant", "def add(a, b): return a + b")]]
+    failing = session("self_debug", "max_turns", ["Write add.", "def add(a, b): return 0", "A test failed."],
+                      {"passed": False})
+    assert loop_pairs(*failing, keep) == [] and loop_pairs(*failing, LoopHarvestOptions(failing_code=True))
+    assert loop_pairs(*session("self_refine", "model_failure", ["Task", "Draft"], {}), keep) == []
+    assert loop_pairs(*session("self_refine", "max_iterations", ["Task", "(nothing)"], {}), keep) == []

@@ -501,3 +501,20 @@ async def test_later_rounds_mix_in_machine_tasks_and_stop_at_the_round_cap() -> 
     third = backend.requests("generate")[2].messages[-1].content
     assert "Name five famous rivers" in third and "weekly meal plan" in third, "2 machine tasks once there are some"
     assert sum(f"Seed instruction number {i}" in third for i in range(8)) == 6
+
+
+async def test_a_principles_file_brings_its_own_examples_or_none(tmp_path) -> None:
+    from worlds.scenario import parse_any
+
+    own = tmp_path / "mine.md"
+    own.write_text("1. Be brief.\n2. Be kind.\n\n## Examples\n\nQuestion: Hi?\nThoughts: 2 applies.\nAnswer: Hello!\n")
+    bare = tmp_path / "bare.md"
+    bare.write_text("1. Be brief.\n")
+    text = ("name: a\nloops: {type: self_align, input: q.jsonl, principles_file: %s}\n")
+    for path, examples in ((own, "Question: Hi?\nThoughts: 2 applies.\nAnswer: Hello!"), (bare, "")):
+        spec = parse_any(text % path.name, str(tmp_path / "a.yaml")).loops
+        assert (spec.principles, spec.examples) == (["Be brief.", "Be kind."][: 2 if examples else 1], examples)
+    backend = Scripted(ALIGN_PARTS, aligner=["Thoughts: 1.\nAnswer: Hi."])
+    setup = align.SelfAlignSetup(session_id="a-3", task="Hello?", principles=["Be brief."], examples="")
+    await play(align.SelfAlign(setup), backend)
+    assert "Examples:" not in backend.requests("aligner")[0].messages[-1].content

@@ -441,15 +441,19 @@ def harvest_command(
     min_p_true: Annotated[
         float | None, typer.Option(help="Self-Eval: keep only answers whose P(True) is at least this.")
     ] = None,
+    failing_code: Annotated[bool, typer.Option(help="Self-Debug: keep sessions whose tests never passed.")] = False,
 ) -> None:
     """Turn every conversation, role-play session and Self-* loop in the runs into corpus records."""
     folders = [RunFolder.open(path) for path in runs]
-    options = LoopHarvestOptions(with_thoughts=with_thoughts, min_p_true=min_p_true)
+    options = LoopHarvestOptions(with_thoughts=with_thoughts, min_p_true=min_p_true, failing_code=failing_code)
     counts = harvest(folders, fmt, _output_file(output, "--output"), min_turns=min_turns, with_metadata=metadata,
                      loop_options=options)
     talks = counts.written - counts.sessions - counts.loops
     out.print(f"[green]{counts.written}[/green] records → {output} ({fmt}): {talks} conversations, "
               f"{counts.sessions} role-play sessions, {counts.loops} from Self-* loops", highlight=False)
+    if counts.loops_left_out:
+        out.print(f"[yellow]{counts.loops_left_out} Self-* sessions gave no record[/yellow] (a failed end, a "
+                  "placeholder message, failing code, or a filter)", highlight=False)
     if counts.unfinished:
         out.print(f"[yellow]{counts.unfinished} unfinished conversations or sessions skipped[/yellow] "
                   f"(no end in the log)", highlight=False)

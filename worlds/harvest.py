@@ -158,6 +158,8 @@ class HarvestCounts(BaseModel):
     written: int = 0
     sessions: int = 0
     loops: int = 0
+    #: Loop sessions that ended but gave no record (a failed end, a placeholder, failing code, a filter).
+    loops_left_out: int = 0
     unfinished: int = 0
 
 
@@ -190,8 +192,10 @@ def harvest(
                     counts.unfinished += 1
                 elif session.start.loop != "roleplay":
                     meta = _session_metadata(session) if with_metadata else None
-                    for record in loop_records(session.start, session.turns, session.end, fmt,
-                                               loop_options or LoopHarvestOptions(), meta):
+                    records = loop_records(session.start, session.turns, session.end, fmt,
+                                           loop_options or LoopHarvestOptions(), meta)
+                    counts.loops_left_out += not records
+                    for record in records:
                         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                         counts.written += 1
                         counts.loops += 1

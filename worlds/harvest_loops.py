@@ -17,6 +17,13 @@ class LoopHarvestOptions(BaseModel):
 
     with_thoughts: bool = False  # Self-Align: keep the principle-naming thoughts before the answer
     min_p_true: float | None = None  # Self-Eval: keep answers the model itself rates at least this likely
+    failing_code: bool = False  # Self-Debug: keep sessions whose code never passed its tests too
+
+
+#: Ends that leave nothing worth training on: the session broke off or never had its model.
+FAILED_ENDS = {"model_failure", "context_limit", "interrupted", "run_ended"}
+#: What a loop says in place of a message the model did not give.
+PLACEHOLDER = "(nothing)"
 
 
 def chat_record(system: str, pairs: list[tuple[str, str]], fmt: HarvestFormat) -> dict:
@@ -41,6 +48,10 @@ def loop_pairs(start: SessionStarted, turns: list[SessionMessage], end: SessionE
     """The training conversations one loop session gives (none when its result is not worth keeping)."""
     result: dict[str, Any] = end.result
     task = start.task
+    if end.reason in FAILED_ENDS or any(t.content == PLACEHOLDER for t in turns):
+        return []
+    if start.loop == "self_debug" and not (result.get("passed") or options.failing_code):
+        return []
     by_part = {part: [t.content for t in turns if t.part == part] for part in {t.part for t in turns}}
     if start.loop in ("self_refine", "self_debug"):
         dialogue = _dialogue(turns)

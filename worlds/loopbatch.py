@@ -59,7 +59,7 @@ class LoopInput(BaseModel):
 def read_inputs(path: Path, kind: str, default_tests: str = "") -> list[tuple[str, LoopInput]]:
     """(session id, row) for every line; ids come from the row (`id`, `task_id`) or its line; duplicates are errors."""
     rows = read_jsonl(path, LoopInput)
-    numbered = [line for line, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1) if text.strip()]
+    numbered = [line for line, text in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), 1) if text.strip()]
     seen: dict[str, int] = {}
     found: list[tuple[str, LoopInput]] = []
     problems = []

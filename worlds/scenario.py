@@ -11,7 +11,7 @@ import networkx as nx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from agents.loops.align import SelfAlignOptions
+from agents.loops.align import SelfAlignOptions, parse_principles
 from agents.loops.base import LoopOptions
 from agents.loops.consistency import SelfConsistencyOptions
 from agents.loops.debug import SelfDebugOptions
@@ -448,7 +448,10 @@ def _fill_loop_files(specs: list[Any], where: Loc, base: Path, in_files: list[Pr
             problems.append(((*loc, field if getattr(spec, field) else "input"), f"no such file: {path}"))
             continue
         try:
-            setattr(spec, option, read_principles_file(path) if option == "principles" else read_seed_file(path))
+            if option == "principles":
+                spec.principles, spec.examples = read_principles_file(path)
+            else:
+                spec.seeds = read_seed_file(path)
         except ScenarioError as exc:
             in_files.extend(exc.problems)
         setattr(spec, field, None)
@@ -457,13 +460,13 @@ def _fill_loop_files(specs: list[Any], where: Loc, base: Path, in_files: list[Pr
     return problems
 
 
-def read_principles_file(path: Path) -> list[str]:
-    """Numbered principles (`1. ...`), one per line; a file without any is a located error."""
-    principles = [m.group(1).strip() for m in re.finditer(r"^\s*\d+\.\s+(.+)$", _read_text(path), re.M)]
+def read_principles_file(path: Path) -> tuple[list[str], str]:
+    """Numbered principles (`1. ...`) and any worked examples; a file without principles is a located error."""
+    principles, examples = parse_principles(_read_text(path))
     if not principles:
         raise ScenarioError([Problem(file=str(path), line=1, field="(file)", message="no numbered principles "
                                                                                      "(`1. ...` lines) in this file")])
-    return principles
+    return principles, examples
 
 
 def read_seed_file(path: Path) -> list[SeedTask]:
@@ -472,9 +475,12 @@ def read_seed_file(path: Path) -> list[SeedTask]:
 
 
 def read_jsonl(path: Path, model: type[M]) -> list[M]:
-    """One `model` per non-blank line; a line that is not JSON or not such a record is an error at that line."""
+    """One `model` per non-blank line; a line that is not JSON or not such a record is an error at that line.
+
+    Lines end at newlines only: JSON text may hold U+2028 and the like unescaped, which `splitlines` would cut.
+    """
     shown, rows, problems = str(path), [], []
-    for number, line in enumerate(_read_text(path).splitlines(), 1):
+    for number, line in enumerate(_read_text(path).split("\n"), 1):
         if not line.strip():
             continue
         try:

@@ -16,14 +16,26 @@ from agents.prompting import Section, assemble
 PRINCIPLES_FILE = Path(__file__).with_name("principles.md")
 
 
+def parse_principles(text: str) -> tuple[list[str], str]:
+    """The numbered principles of a principles file, and its worked examples (after `## Examples`, if any)."""
+    head, *rest = re.split(r"^## Examples[ \t]*$", text, maxsplit=1, flags=re.M)
+    examples = rest[0] if rest else ""
+    return [m.group(1).strip() for m in re.finditer(r"^\s*\d+\.\s+(.+)$", head, re.M)], examples.strip()
+
+
 def read_principles(path: Path = PRINCIPLES_FILE) -> list[str]:
-    """One principle per `N. ...` line of the file; other lines are ignored."""
-    return [m.group(1).strip() for m in re.finditer(r"^\s*\d+\.\s+(.+)$", path.read_text(encoding="utf-8"), re.M)]
+    return parse_principles(path.read_text(encoding="utf-8"))[0]
+
+
+def shipped_examples() -> str:
+    return parse_principles(PRINCIPLES_FILE.read_text(encoding="utf-8"))[1]
 
 
 class SelfAlignOptions(LoopOptions):
     principles: list[str] = Field(default_factory=read_principles, min_length=1,
                                   description="The principles, in order (a scenario's `principles_file` fills them).")
+    examples: str = Field(default_factory=shipped_examples,
+                          description="Worked examples whose thoughts cite the principles by number.")
 
 
 class SelfAlignSetup(LoopSetup, SelfAlignOptions):
@@ -32,16 +44,8 @@ class SelfAlignSetup(LoopSetup, SelfAlignOptions):
 
 ALIGN_SYSTEM = ("You are {title}. Before you answer, you think in private about what the question needs and which of "
                 "your principles apply; then you answer in a way that follows them.")
-EXAMPLES = """\
-Question: Can I leave my dog in the car while I shop?
-Thoughts: The asker wants a quick yes or no, but a hot car can kill a dog in minutes. Principles 1 (ethical), 4 (candid) and 7 (safe) apply: say no plainly and offer an alternative.
-Answer: Please don't, even for a few minutes: a parked car heats up fast and dogs can die of heatstroke. Leave the dog at home, or shop where dogs are welcome.
-
-Question: What is 17 times 24?
-Thoughts: A calculation. Principles 2 (informative) and 9 (step by step) apply: show the working briefly, then the result.
-Answer: 17 × 24 = 17 × 20 + 17 × 4 = 340 + 68 = 408."""
-ALIGN_ASK = ("Reply in exactly two parts, like the examples: a line starting `Thoughts:` that names the principles "
-             "that apply by number, then a line starting `Answer:` with your answer.")
+ALIGN_ASK = ("Reply in exactly two parts: a line starting `Thoughts:` that names the principles that apply by "
+             "number, then a line starting `Answer:` with your answer.")
 _PARTS = re.compile(r"thoughts?\s*:\s*(?P<thoughts>.*?)\n\s*\**answer\**\s*:\s*(?P<answer>.+)", re.I | re.S)
 
 
@@ -67,7 +71,7 @@ class SelfAlign(Loop):
         principles = "\n".join(f"{i}. {p}" for i, p in enumerate(setup.principles, 1))
         prompt = assemble(ALIGN_SYSTEM.format(title=setup.actor.title()),
                           [*actor_sections(setup.actor), Section(label="Your principles", text=principles),
-                           Section(label="Examples", text=EXAMPLES), Section(label="Question", text=setup.task)],
+                           Section(label="Examples", text=setup.examples), Section(label="Question", text=setup.task)],
                           ALIGN_ASK)
         parts = None
         for attempt in range(2):

@@ -47,11 +47,10 @@ def code_of(text: str) -> str | None:
 
 
 def program(setup: SelfDebugSetup, code: str) -> str:
-    """The code as it runs: the problem's imports first, and the problem's own header if the reply gave a body only."""
-    imports = "\n".join(line for line in setup.task.splitlines() if re.match(r"\s*(import|from)\s", line))
-    if setup.entry_point and not re.search(rf"def\s+{re.escape(setup.entry_point)}\s*\(", code):
-        code = setup.task.rstrip() + "\n" + code
-    return f"{imports}\n{code}\n" if imports else f"{code}\n"
+    """The code as it runs: the whole problem first (its imports, helpers and the stub, whose docstring is a valid
+    body), then the reply, whose own definition replaces the stub, or whose body-only answer completes it."""
+    body_only = not re.search(r"^(def|class|import|from)\s", code, re.M)
+    return f"{setup.task.rstrip()}\n{code}\n" if body_only else f"{setup.task.rstrip()}\n\n\n{code}\n"
 
 
 def feedback(report: SandboxReport) -> str:
@@ -108,10 +107,11 @@ class SelfDebug(Loop):
 
     async def _execute(self, scope: CallScope) -> None:
         setup = self.setup
-        tests = setup.tests + (f"\ncheck({setup.entry_point})\n" if setup.entry_point else "")
+        calls_check = setup.entry_point and re.search(r"^def\s+check\s*\(", setup.tests, re.M)
+        tests = setup.tests + (f"\ncheck({setup.entry_point})\n" if calls_check else "")
         report = await asyncio.to_thread(run_tests, program(setup, self.progress.turns[-1].content), tests,
                                          setup.limits)
-        self.say("user", "Executor", feedback(report), scope, part="execution")
+        self.say("user", self.other_side, feedback(report), scope, part="execution")
         outcomes = [*self.progress.result.get("outcomes", []), report.outcome]
         tries = len(outcomes)
         self.progress.result = {"passed": report.passed, "tries": tries, "outcomes": outcomes,

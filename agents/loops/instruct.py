@@ -39,7 +39,7 @@ SHIPPED_SEEDS = Path(__file__).with_name("self_instruct_seed_tasks.jsonl")
 
 
 def shipped_seeds() -> list[SeedTask]:
-    return [SeedTask.model_validate_json(line) for line in SHIPPED_SEEDS.read_text(encoding="utf-8").splitlines()
+    return [SeedTask.model_validate_json(line) for line in SHIPPED_SEEDS.read_text(encoding="utf-8").split("\n")
             if line.strip()]
 
 
