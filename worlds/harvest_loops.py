@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from agents.loops.answers import final_answer, normalise
+from agents.loops.base import PLACEHOLDER
 from worlds.events import SessionEnded, SessionMessage, SessionStarted
 
 HarvestFormat = Literal["openai", "sharegpt"]
@@ -22,8 +23,7 @@ class LoopHarvestOptions(BaseModel):
 
 #: Ends that leave nothing worth training on: the session broke off or never had its model.
 FAILED_ENDS = {"model_failure", "context_limit", "interrupted", "run_ended"}
-#: What a loop says in place of a message the model did not give.
-PLACEHOLDER = "(nothing)"
+
 
 
 def chat_record(system: str, pairs: list[tuple[str, str]], fmt: HarvestFormat) -> dict:
@@ -48,14 +48,14 @@ def loop_pairs(start: SessionStarted, turns: list[SessionMessage], end: SessionE
     """The training conversations one loop session gives (none when its result is not worth keeping)."""
     result: dict[str, Any] = end.result
     task = start.task
-    if end.reason in FAILED_ENDS or any(t.content == PLACEHOLDER for t in turns):
+    if end.reason in FAILED_ENDS:
         return []
     if start.loop == "self_debug" and not (result.get("passed") or options.failing_code):
         return []
     by_part = {part: [t.content for t in turns if t.part == part] for part in {t.part for t in turns}}
     if start.loop in ("self_refine", "self_debug"):
         dialogue = _dialogue(turns)
-        return [dialogue] if len(dialogue) >= 2 else []
+        return [dialogue] if len(dialogue) >= 2 and all(text != PLACEHOLDER for _, text in dialogue) else []
     if start.loop == "self_consistency":
         vote = result.get("answer")
         agreeing = [s for s in by_part.get("sample", []) if (a := final_answer(s)) is not None and normalise(a) == vote]
@@ -64,12 +64,13 @@ def loop_pairs(start: SessionStarted, turns: list[SessionMessage], end: SessionE
         p_true = result.get("p_true")
         if options.min_p_true is not None and (p_true is None or p_true < options.min_p_true):
             return []
-        return [[("user", task), ("assistant", result["answer"])]] if result.get("answer") else []
+        return [[("user", task), ("assistant", result["answer"])]] if result.get("answer") not in (None, "", PLACEHOLDER) \
+            else []
     if start.loop == "self_align":
         answer = result.get("answer", "")
         shown = f"Thoughts: {result['thoughts']}\n\nAnswer: {answer}" if options.with_thoughts and result.get(
             "thoughts") else answer
-        return [[("user", task), ("assistant", shown)]] if answer else []
+        return [[("user", task), ("assistant", shown)]] if answer and answer != PLACEHOLDER else []
     if start.loop == "self_instruct":
         return [[("user", f"{t['instruction']}\n\n{i['input']}".strip()), ("assistant", i["output"])]
                 for t in result.get("pool", []) for i in t["instances"]]

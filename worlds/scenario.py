@@ -11,14 +11,10 @@ import networkx as nx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from agents.loops.align import SelfAlignOptions, parse_principles
-from agents.loops.base import LoopOptions
-from agents.loops.consistency import SelfConsistencyOptions
-from agents.loops.debug import SelfDebugOptions
+from agents.loops import LOOPS
+from agents.loops.align import parse_principles
+from agents.loops.instruct import SeedTask
 from agents.loops.sandbox import SandboxLimits
-from agents.loops.evaluate import SelfEvalOptions
-from agents.loops.instruct import SeedTask, SelfInstructOptions
-from agents.loops.refine import SelfRefineOptions
 from agents.persona import Persona
 from agents.roleplay.setup import CriticOptions, RoleplayOptions
 from memory.errors import InputError
@@ -149,17 +145,13 @@ class LoopBatchBase(Strict):
     minutes_per_message: int = Field(default=2, ge=1, le=240)
 
 
-_OPTIONS: dict[str, type[LoopOptions]] = {
-    "self_refine": SelfRefineOptions, "self_consistency": SelfConsistencyOptions, "self_debug": SelfDebugOptions,
-    "self_eval": SelfEvalOptions, "self_instruct": SelfInstructOptions, "self_align": SelfAlignOptions,
-}
 #: Files a loop reads, by the field that names them; loading fills the option they stand for.
 LOOP_FILES = {"self_align": ("principles_file", "principles"), "self_instruct": ("seeds_file", "seeds")}
 
 
 def _loop_model(kind: str, base: type[BaseModel]) -> type[BaseModel]:
     """A loop's scenario record: its own options (shared with the loop itself) on a world or batch base."""
-    options = _OPTIONS[kind]
+    options = LOOPS[kind].options_type
     fields: dict[str, Any] = {"type": (Literal[kind], ...)}
     if kind in LOOP_FILES:
         fields[LOOP_FILES[kind][0]] = (str | None, Field(default=None, description="Relative to the scenario file."))
@@ -169,8 +161,8 @@ def _loop_model(kind: str, base: type[BaseModel]) -> type[BaseModel]:
     return create_model(name, __base__=(options, base), **fields)
 
 
-LOOP_SESSIONS = {kind: _loop_model(kind, LoopSessionBase) for kind in _OPTIONS}
-LOOP_BATCHES = {kind: _loop_model(kind, LoopBatchBase) for kind in _OPTIONS}
+LOOP_SESSIONS = {kind: _loop_model(kind, LoopSessionBase) for kind in LOOPS}
+LOOP_BATCHES = {kind: _loop_model(kind, LoopBatchBase) for kind in LOOPS}
 
 Session = Annotated[RoleplaySession | Union[tuple(LOOP_SESSIONS.values())], Field(discriminator="type")]
 LoopBatch = Annotated[Union[tuple(LOOP_BATCHES.values())], Field(discriminator="type")]

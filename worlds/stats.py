@@ -90,7 +90,7 @@ class RunStats(BaseModel):
     events: dict[str, int] = Field(default_factory=dict)
     conversations: int = 0
     utterances: int = 0
-    #: Role-play sessions that started, their messages, and how the ended ones stopped (reason: count).
+    #: Sessions (role-plays and Self-* loops) that started, their messages, and how the ended ones stopped.
     sessions: int = 0
     #: Sessions by kind: roleplay, or the Self-* loop they ran.
     session_kinds: dict[str, int] = Field(default_factory=dict)

@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from agents.gateway import CallScope, ModelGateway
-from agents.loops.base import Loop, LoopOptions, LoopSetup, actor_sections
+from agents.loops.base import PLACEHOLDER, Loop, LoopOptions, LoopSetup, actor_sections
 from agents.prompting import Section, assemble
 
 #: The principles and worked examples that ship with simulacra (a user's own file replaces the principles).
@@ -64,6 +64,7 @@ class SelfAlign(Loop):
     other_side: ClassVar[str] = "User"
     actor_role: ClassVar[str] = "Assistant"
     setup_type = SelfAlignSetup
+    options_type = SelfAlignOptions
     setup: SelfAlignSetup
 
     async def _step(self, gateway: ModelGateway, scope: CallScope) -> None:
@@ -84,7 +85,9 @@ class SelfAlign(Loop):
                                                              "it is kept whole as the answer", ("", text.strip()))
         thoughts, answer = parts
         named = sorted({int(n) for n in re.findall(r"\b(\d{1,2})\b", thoughts) if 1 <= int(n) <= len(setup.principles)})
+        if not answer:
+            answer = gateway.fall_back(scope, "align_answer", "the reply had no answer", PLACEHOLDER)
         self.say("assistant", setup.actor.speaker, thoughts or "(none)", scope, part="thoughts")
-        self.say("assistant", setup.actor.speaker, answer or "(nothing)", scope, part="answer")
+        self.say("assistant", setup.actor.speaker, answer, scope, part="answer")
         self.progress.result = {"thoughts": thoughts, "answer": answer, "principles": named}
         self.end("answered", scope)

@@ -13,6 +13,10 @@ from agents.roleplay.setup import RoleCard
 from agents.sessions import SessionMachine
 
 
+#: What a loop says in place of a message the model did not give (logged as a fallback; harvest leaves it out).
+PLACEHOLDER = "(nothing)"
+
+
 class LoopOptions(BaseModel):
     """A loop's settings, as a scenario or a batch gives them; unknown names are errors."""
 
@@ -47,13 +51,20 @@ class Loop(SessionMachine):
     other_side: ClassVar[str]
     #: The role title of the side that acts when the scenario names none.
     actor_role: ClassVar[str]
+    #: The loop's own settings, which scenarios and batches take as they are.
+    options_type: ClassVar[type[LoopOptions]]
     setup: LoopSetup
+
+    @property
+    def other_role(self) -> str:
+        """The answering side's title in this session (a loop may let its setup rename it)."""
+        return self.other_side
 
     async def _prepare(self, gateway: ModelGateway, scope: CallScope) -> None:
         if self.progress.stage != "start":
             return
         setup = self.setup
         scope.emit(SessionStartedRecord(session_id=setup.session_id, loop=self.loop, assistant_role=setup.actor.role,
-                                        user_role=self.other_side, assistant_agent=setup.actor.agent, task=setup.task))
-        self.say("user", self.other_side, setup.task, scope, part="task")
+                                        user_role=self.other_role, assistant_agent=setup.actor.agent, task=setup.task))
+        self.say("user", self.other_role, setup.task, scope, part="task")
         self.progress.stage = "running"

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from agents.gateway import CallScope, ModelGateway
 from agents.loops.answers import final_answer, majority, normalise
-from agents.loops.base import Loop, LoopOptions, LoopSetup, actor_sections
+from agents.loops.base import PLACEHOLDER, Loop, LoopOptions, LoopSetup, actor_sections
 from agents.prompting import Section, assemble
 from agents.roleplay.critic import draft_candidates
 
@@ -39,6 +39,7 @@ class SelfConsistency(Loop):
     other_side: ClassVar[str] = "Asker"
     actor_role: ClassVar[str] = "Solver"
     setup_type = SelfConsistencySetup
+    options_type = SelfConsistencyOptions
     setup: SelfConsistencySetup
 
     async def _step(self, gateway: ModelGateway, scope: CallScope) -> None:
@@ -55,7 +56,7 @@ class SelfConsistency(Loop):
             for record in buffer:
                 scope.emit(record)
         for text in samples:
-            self.say("assistant", setup.actor.speaker, text or "(nothing)", scope, part="sample")
+            self.say("assistant", setup.actor.speaker, text or PLACEHOLDER, scope, part="sample")
         votes = [normalise(a) for a in answers if a is not None]
         result: dict = {"answers": answers, "samples": count, "greedy": setup.greedy}
         if not votes:

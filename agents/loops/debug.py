@@ -67,6 +67,7 @@ class SelfDebug(Loop):
     other_side: ClassVar[str] = "Executor"
     actor_role: ClassVar[str] = "Coder"
     setup_type = SelfDebugSetup
+    options_type = SelfDebugOptions
     setup: SelfDebugSetup
 
     def _conversation(self, ask: str) -> list[ChatMessage]:
@@ -87,7 +88,8 @@ class SelfDebug(Loop):
         elif last.part == "execution" and self.setup.explain:
             text = await gateway.complete(self._conversation(EXPLAIN_ASK), purpose="debug_explain",
                                           temperature=0.2, max_tokens=400, scope=scope)
-            self.say("assistant", self.setup.actor.speaker, text.strip() or "(nothing)", scope, part="explanation")
+            explanation = text.strip() or gateway.fall_back(scope, "debug_explain", "an empty explanation", "(none)")
+            self.say("assistant", self.setup.actor.speaker, explanation, scope, part="explanation")
         else:
             await self._write(gateway, scope, FIX_ASK if len(turns) > 1 else WRITE_ASK)
 

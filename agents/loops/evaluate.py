@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from agents.gateway import CallScope, ModelGateway
-from agents.loops.base import Loop, LoopOptions, LoopSetup, actor_sections
+from agents.loops.base import PLACEHOLDER, Loop, LoopOptions, LoopSetup, actor_sections
 from agents.prompting import Section, assemble, bullet_list
 from agents.roleplay.critic import draft_candidates
 
@@ -45,6 +45,7 @@ class SelfEval(Loop):
     other_side: ClassVar[str] = "Evaluator"
     actor_role: ClassVar[str] = "Answerer"
     setup_type = SelfEvalSetup
+    options_type = SelfEvalOptions
     setup: SelfEvalSetup
 
     async def _step(self, gateway: ModelGateway, scope: CallScope) -> None:
@@ -62,7 +63,8 @@ class SelfEval(Loop):
         answer = setup.proposed
         if answer is None:
             answer = (await gateway.complete(assemble(system, self._question(), ANSWER_ASK), purpose="eval_answer",
-                                             temperature=0.0, max_tokens=120, scope=scope)).strip() or "(nothing)"
+                                             temperature=0.0, max_tokens=120, scope=scope)).strip()
+            answer = answer or gateway.fall_back(scope, "eval_answer", "the model gave an empty answer", PLACEHOLDER)
         ideas: list[str] = []
         if setup.brainstorm:
             ideas = await draft_candidates(gateway, assemble(system, self._question(), ANSWER_ASK), setup.brainstorm,
@@ -85,6 +87,10 @@ class SelfEval(Loop):
             samples = await draft_candidates(gateway, prompt, setup.k, scope, "eval_verdict", 8, temperature=1.0)
             verdicts = [verdict_of(s) for s in samples]
             usable = [v for v in verdicts if v is not None]
+            if 0 < len(usable) < len(verdicts):
+                gateway.fall_back(scope, "eval_verdict", f"{len(verdicts) - len(usable)} of {len(verdicts)} verdicts "
+                                                         "said neither True nor False; P(True) is over the rest",
+                                  len(usable))
             if usable:
                 p_true, method = sum(usable) / len(usable), "sampled"
             else:

@@ -142,6 +142,7 @@ class SelfInstruct(Loop):
     other_side: ClassVar[str] = "Curator"
     actor_role: ClassVar[str] = "Task Writer"
     setup_type = SelfInstructSetup
+    options_type = SelfInstructOptions
     setup: SelfInstructSetup
 
     def _step_key(self) -> int | str:

@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 
 from agents.gateway import CallScope, ModelGateway
-from agents.loops.base import Loop, LoopOptions, LoopSetup, actor_sections
+from agents.loops.base import PLACEHOLDER, Loop, LoopOptions, LoopSetup, actor_sections
 from agents.prompting import Section, assemble
 
 DEFAULT_ASPECTS = ["clarity", "completeness", "accuracy", "tone"]
@@ -51,8 +51,9 @@ CRITIC_SYSTEM = ("You are an exacting editor. You judge a draft aspect by aspect
 
 
 def critic_ask(aspects: list[str]) -> str:
-    return (f"Judge the latest draft on each of these aspects: {', '.join(aspects)}. For each, write one concrete "
-            "comment saying what to change. Set no_change_needed to true only if the draft needs no change at all.")
+    return (f"Judge the latest draft on each of these aspects: {', '.join(aspects)}. For each aspect that can be "
+            "improved, write one concrete comment saying what to change. If no aspect can be improved, give no "
+            "comments and set no_change_needed to true.")
 
 
 class SelfRefine(Loop):
@@ -62,7 +63,12 @@ class SelfRefine(Loop):
     other_side: ClassVar[str] = "Critic"
     actor_role: ClassVar[str] = "Writer"
     setup_type = SelfRefineSetup
+    options_type = SelfRefineOptions
     setup: SelfRefineSetup
+
+    @property
+    def other_role(self) -> str:
+        return self.setup.critic_role
 
     def _history(self) -> list[Section]:
         """Every draft and the feedback on it, oldest first: the paper's refine prompt keeps the whole history."""
@@ -88,7 +94,8 @@ class SelfRefine(Loop):
         text = await gateway.complete(
             assemble(GENERATOR_SYSTEM.format(title=setup.actor.title()), sections, DRAFT_ASK if first else REFINE_ASK),
             purpose="refine_draft" if first else "refine_revision", temperature=0.7, max_tokens=400, scope=scope)
-        self.say("assistant", setup.actor.speaker, text.strip() or "(nothing)", scope, part="draft")
+        draft = text.strip() or gateway.fall_back(scope, "refine_draft", "the model wrote an empty draft", PLACEHOLDER)
+        self.say("assistant", setup.actor.speaker, draft, scope, part="draft")
         drafts = [t.content for t in self.progress.turns if t.role == "assistant"]
         self.progress.result = {"final": drafts[-1], "drafts": drafts, "iterations": len(drafts)}
         if len(drafts) >= setup.max_iterations:

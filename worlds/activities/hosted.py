@@ -114,7 +114,7 @@ class HostedSession(Activity):
         self.session = self.machine_for(state).from_state(state["session"])
         self.minutes_per_message = state["minutes_per_message"]
         self.recalled = state["recalled"]
-        self.began = datetime.fromisoformat(state["began"]) if state["began"] else None
+        self.began = datetime.fromisoformat(state["began"]) if state.get("began") else None
 
     @classmethod
     def machine_for(cls, state: dict[str, Any]) -> type[SessionMachine]:
