@@ -96,3 +96,23 @@ def test_a_loop_naming_an_unknown_agent_or_a_missing_file_is_a_located_error(tmp
     found = {(p.field, p.message.split(":")[0]) for p in caught.value.problems}
     assert ("sessions[1].agent", "unknown agent 'Zed'") in found
     assert ("sessions[3].principles_file", "no such file") in found
+
+
+DEBUG_TOWN = LOOP_TOWN.split("sessions:\n")[0] + """sessions:
+  - {type: self_debug, at: 2023-02-13T10:00, agent: Ann Lee, task: "def add(a, b):\\n    pass\\n",
+     tests: "def check(f):\\n    assert f(2, 3) == 5\\n", entry_point: add, max_turns: 3, explain: true,
+     minutes_per_message: 6}
+  - {type: self_eval, at: 2023-02-13T10:00, agent: Bob Ray, task: "Capital of France?", minutes_per_message: 8}
+  - {type: self_instruct, at: 2023-02-13T10:30, role: Curator, target: 3, max_rounds: 3, minutes_per_message: 9}
+"""
+
+
+@pytest.mark.parametrize("snapshot_tick", [6, 7])
+def test_a_snapshot_inside_debug_eval_and_instruct_loops_restores_to_the_same_log(tmp_path: Path,
+                                                                                  snapshot_tick: int) -> None:
+    """The sandbox's feedback and the pool are the same in every run, so a restored run asks the same things."""
+    original, restored, state = restored_run(tmp_path, snapshot_tick, DEBUG_TOWN)
+    running = {a["session"]["setup"]["session_id"] for a in state["scheduler"]["running"] if a["kind"] == "loop"}
+    assert "session-1" in running, "the snapshot is taken mid-debugging"
+    assert {"execution"} <= {r.get("part") for r in original if r["kind"] == "session_message"}
+    assert restored == original
