@@ -39,6 +39,7 @@ from worlds.scenario import LoopBatchScenario, Scenario, ScenarioError, SocietyS
 from worlds.social import social_graph_from_log
 from worlds.society.batch import role_pairs, run_batch
 from worlds.stats import RunStats, compute_stats
+from worlds.timeline.inspect import checked_filter, inspect_run
 from worlds.timeparse import format_duration, parse_moment
 
 app = typer.Typer(
@@ -427,6 +428,25 @@ def _spread_line(probe: ProbeDiffusion) -> str:
     points = probe.spread
     changes = [p for before, p in zip([None, *points], points) if before is None or p.heard != before.heard]
     return "  had met the fact: " + ", ".join(f"{p.heard} by {p.at:%a %H:%M}" for p in changes)
+
+
+@app.command()
+@friendly_errors
+def inspect(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder (or a batch folder).")],
+    agent: Annotated[list[str], typer.Option(help="Only this agent's timeline (repeat for several).")] = [],  # noqa: B006
+    kind: Annotated[list[str], typer.Option(help="Only events of this kind, e.g. utterance, plan (repeatable).")] = [],  # noqa: B006
+    start: Annotated[str | None, typer.Option("--from", help="From this sim time (ISO).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Up to this sim time (ISO).")] = None,
+    grep: Annotated[str | None, typer.Option(help="Only events whose text contains this (any case).")] = None,
+    conversation: Annotated[str | None, typer.Option(help="Only this conversation or session id.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Also model calls, retrievals and tick records.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Stream the selected events as JSONL.")] = False,
+) -> None:
+    """A run's timeline: moves, actions, plans, talk, memories, reflections, probe answers, failures."""
+    folder = RunFolder.open(run_dir)
+    chosen = checked_filter(folder, agent, kind, start, end, grep, conversation)
+    inspect_run(folder, chosen, as_json, show_all, out, err)
 
 
 @app.command("harvest")

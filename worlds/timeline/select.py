@@ -1,0 +1,70 @@
+"""Events chosen from a log by agent, kind, sim time, text or conversation, read as a stream of lines.
+
+Each filter is first tried on the raw line (a substring test, no JSON parsing), so that a query
+over a million events parses only the lines that can match; a line that passes is then parsed and
+checked exactly. Memory stays flat however long the log. A line that is not JSON (a corrupted
+record in the middle of a log) is skipped, and reported by its line number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class EventFilter(BaseModel):
+    """What to keep; every field left empty keeps everything."""
+
+    agents: list[str] = Field(default_factory=list)
+    kinds: list[str] = Field(default_factory=list)
+    start: str | None = None  # ISO sim times, compared as the log writes them
+    end: str | None = None
+    grep: str | None = None
+    dialogue: str | None = None  # a conversation or session id
+
+    def quick(self, line: str) -> bool:
+        """A cheap test on the raw line that every matching event passes (false positives are fine)."""
+        if self.agents and not any(json.dumps(name)[1:-1] in line for name in self.agents):
+            return False
+        if self.kinds and not any(f'"kind":"{kind}"' in line for kind in self.kinds):
+            return False
+        if self.grep and self.grep.lower() not in line.lower():
+            return False
+        return not (self.dialogue and f'"{self.dialogue}"' not in line)
+
+    def exact(self, event: dict) -> bool:
+        if self.agents and not set(self.agents) & set(event.get("agents") or []) and \
+                event.get("speaker") not in self.agents:
+            return False
+        if self.kinds and event.get("kind") not in self.kinds:
+            return False
+        when = event.get("sim_time") or ""
+        if (self.start and when < self.start) or (self.end and when > self.end):
+            return False
+        if self.dialogue and self.dialogue not in (event.get("conversation_id"), event.get("session_id")):
+            return False
+        return True
+
+
+def select(path: Path, chosen: EventFilter, on_skip: Callable[[int, str], None]) -> Iterator[dict]:
+    """The chosen events in log order; `on_skip(line_number, why)` for each line that is not a record."""
+    with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.endswith("\n"):
+                on_skip(number, "the last line was cut off (a crash while writing it)")
+                return
+            if not chosen.quick(line):
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError as exc:
+                on_skip(number, f"not a JSON record ({exc.msg})")
+                continue
+            if not isinstance(event, dict) or "kind" not in event:
+                on_skip(number, "not an event record")
+                continue
+            if chosen.exact(event):
+                yield event
