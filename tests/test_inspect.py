@@ -88,3 +88,48 @@ def test_bad_filters_are_one_line_input_errors(run_dir: Path, args: list[str], m
 def test_a_folder_that_is_not_a_run_is_an_input_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["inspect", str(tmp_path)])
     assert result.exit_code == 2 and "not a run folder" in result.stderr
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_interview_answers_from_memory_as_it_was_then(run_dir: Path) -> None:
+    """EchoFake repeats the memories it is given: Bob knows of the picnic only once Ann has told him."""
+    from worlds.runfolder import RunFolder
+    from worlds.timeline.interview import interview
+
+    log = _log(run_dir)
+    heard = next(e for e in log if e["kind"] == "memory_added" and e["agents"] == ["Bob"]
+                 and "picnic" in e["memory"]["text"])
+    question = "Is anyone hosting a picnic?"
+    late = asyncio.run(interview(RunFolder(run_dir), "Bob", question, model=EchoFake("Cafe")))
+    assert "picnic" in late.answer and any("picnic" in m for m in late.memories)
+    early_at = log[1]["sim_time"][:16]
+    assert early_at < heard["sim_time"]
+    early = asyncio.run(interview(RunFolder(run_dir), "Bob", question, at=early_at, model=EchoFake("Cafe")))
+    assert "picnic" not in early.answer and early.memories_known < late.memories_known
+
+
+def test_an_interview_through_the_cli_adds_only_its_own_file(run_dir: Path) -> None:
+    before = _hashes(run_dir)
+    before.pop("interviews.jsonl", None)
+    result = CliRunner().invoke(app, ["interview", str(run_dir), "Cy", "What did you do today?"])
+    assert result.exit_code == 0, result.output
+    assert "memories it drew on" in result.stdout and "saved to" in result.stdout
+    after = _hashes(run_dir)
+    assert after.pop("interviews.jsonl") and after == before, "every other file is byte for byte the same"
+    last = json.loads((run_dir / "interviews.jsonl").read_text().splitlines()[-1])
+    assert (last["agent"], last["question"]) == ("Cy", "What did you do today?")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["Zed", "Hi?"], "no agent 'Zed' in this run"),
+    (["Bob", "Hi?", "--at", "1999-01-01T00:00"], "--at: 1999-01-01T00:00 is outside the run"),
+])
+def test_bad_interviews_are_input_errors(run_dir: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["interview", str(run_dir), *args])
+    assert result.exit_code == 2 and message in result.stderr

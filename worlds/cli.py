@@ -40,6 +40,7 @@ from worlds.social import social_graph_from_log
 from worlds.society.batch import role_pairs, run_batch
 from worlds.stats import RunStats, compute_stats
 from worlds.timeline.inspect import checked_filter, inspect_run
+from worlds.timeline.interview import INTERVIEWS_FILE, interview
 from worlds.timeparse import format_duration, parse_moment
 
 app = typer.Typer(
@@ -447,6 +448,33 @@ def inspect(
     folder = RunFolder.open(run_dir)
     chosen = checked_filter(folder, agent, kind, start, end, grep, conversation)
     inspect_run(folder, chosen, as_json, show_all, out, err)
+
+
+@app.command("interview")
+@friendly_errors
+def interview_command(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder.")],
+    agent: Annotated[str, typer.Argument(help="The agent to ask.")],
+    question: Annotated[str, typer.Argument(help="The question.")],
+    at: Annotated[str | None, typer.Option(help="The agent as it was at this sim time (ISO); default: the end.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model spec; default: the run's own.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the interview as one JSON object.")] = False,
+) -> None:
+    """Ask an agent a question; it answers from its own memories as they were at --at (the run is not changed)."""
+    record = asyncio.run(interview(RunFolder.open(run_dir), agent, question, at, model))
+    if as_json:
+        sys.stdout.write(record.model_dump_json() + "\n")
+        return
+    out.print(f"[bold]{escape(agent)}[/bold] at {record.at:%Y-%m-%d %H:%M} "
+              f"({record.memories_known} memories), asked: {escape(question)}", highlight=False)
+    out.print(f"[cyan]{escape(record.answer)}[/cyan]", highlight=False)
+    table = Table(title="memories it drew on", show_header=True)
+    table.add_column("score", justify="right")
+    table.add_column("memory")
+    for text, score in zip(record.memories, record.scores):
+        table.add_row(f"{score:.3f}", escape(text))
+    out.print(table)
+    out.print(f"saved to {run_dir / INTERVIEWS_FILE}", highlight=False)
 
 
 @app.command("harvest")
