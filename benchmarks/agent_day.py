@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from report import emit
 from agents.gateway import build_backend
 from worlds.runfolder import RunFolder
 from worlds.runner import execute_run
@@ -139,11 +138,7 @@ def main() -> None:
             "calls_per_agent_hour_embedded": round(embedded["calls"] / embedded["agent_hours"], 2),
             "calls_per_awake_agent_hour_embedded": round(embedded["calls"] / embedded["awake_hours"], 2),
         }
-    if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

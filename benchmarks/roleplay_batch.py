@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
+from report import emit
 from agents.roleplay.turns import Turn, repeats_earlier
 from agents.gateway import build_backend
 from timed_backend import Timed
@@ -158,11 +157,7 @@ def main() -> None:
             f"window_{WINDOW}": dialogue(run(embedded_batch(args.embedded, 12, WINDOW), "embedded")),
             "whole_transcript": dialogue(run(embedded_batch(args.embedded, 12, WHOLE), "embedded")),
         }
-    if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        for key, value in result.items():
-            print(f"{key:44} {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import statistics
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from report import emit
 from agents.gateway import ModelGateway, build_backend
 from agents.loops.consistency import SelfConsistency, SelfConsistencySetup
 from worlds.loopbatch import LoopInput
@@ -61,11 +60,7 @@ def main() -> None:
         "model_calls": gateway.counters.calls, "fallbacks": gateway.counters.fallbacks,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        for key, value in result.items():
-            print(f"{key:20} {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
-import sys
 import time
 from datetime import datetime, timedelta
 
+from report import emit
 from agents.gateway import ModelGateway, build_backend
 from agents.loops.debug import SelfDebug, SelfDebugSetup
 from agents.loops.sandbox import SandboxLimits
@@ -61,11 +60,7 @@ def main() -> None:
         "fallbacks": gateway.counters.fallbacks, "seconds": round(time.perf_counter() - started, 1),
         "problems": results,
     }
-    if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        for key, value in result.items():
-            print(f"{key:24} {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,12 @@ import asyncio
 import json
 import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from agent_day import town
+from report import emit
 from worlds.runner import execute_run
 from worlds.timeline.select import EventFilter, select
 
@@ -59,11 +59,7 @@ def main() -> None:
               "inspect_agent_s": round(agent_s, 3), "agent_events": found,
               "inspect_agent_utterances_s": round(utterance_s, 3), "agent_utterances": talk,
               "peak_memory_growth_mb": round(grown_mb, 1)}
-    if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":
