@@ -33,7 +33,7 @@ from worlds.events import EventBase
 from worlds.harvest import HarvestFormat, harvest
 from worlds.harvest_loops import LoopHarvestOptions
 from worlds.runfolder import RunFolder
-from worlds.runner import RunSummary, execute_run
+from worlds.runner import RunSummary, execute_run, resume_run
 from worlds.loopbatch import batch_inputs, run_loop_batch
 from worlds.scenario import LoopBatchScenario, Scenario, ScenarioError, SocietyScenario, load_any
 from worlds.social import social_graph_from_log
@@ -429,6 +429,35 @@ def _spread_line(probe: ProbeDiffusion) -> str:
     points = probe.spread
     changes = [p for before, p in zip([None, *points], points) if before is None or p.heard != before.heard]
     return "  had met the fact: " + ", ".join(f"{p.heard} by {p.at:%a %H:%M}" for p in changes)
+
+
+@app.command()
+@friendly_errors
+def resume(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="An interrupted run folder.")],
+) -> None:
+    """Carry an interrupted run (Ctrl-C, a crash, kill -9) on from its last snapshot to the stop it was started with.
+
+    The log is cut back to the snapshot; the ticks after it run again from the run's model cache, so
+    the finished log is the one an uninterrupted run would have written. A batch resumes with `run`.
+    """
+    folder = RunFolder.open(run_dir)
+    scenario = folder.scenario()
+    state = folder.read_snapshot()
+    ticks = scenario.clock.ticks_until(scenario.clock.stop)
+    progress = Progress(TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err)
+    task = progress.add_task("resuming", total=ticks, completed=state["next_tick"] if state else 0)
+
+    def on_tick(tick: int, now: datetime, events: list[EventBase]) -> None:
+        progress.update(task, completed=tick + 1, description=f"{scenario.clock.time_of(tick + 1):%a %H:%M}")
+
+    with progress:
+        summary, report = asyncio.run(resume_run(folder, on_tick=on_tick))
+    repaired = " (its torn last line was repaired)" if report.torn_line else ""
+    err.print(f"resumed from tick {report.from_tick}: {report.events_cut} events after the snapshot were cut and "
+              f"written again{repaired}", highlight=False)
+    _print_run_summary(summary, ticks)
 
 
 @app.command()

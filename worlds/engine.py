@@ -54,8 +54,12 @@ class Engine:
     def context(self, tick: int) -> TickContext:
         return TickContext(tick=tick, now=self.clock.time_of(tick), step=self.clock.step, run_seed=self.scenario.seed)
 
-    async def run(self, until: datetime, on_tick: TickHook | None = None) -> RunEnded:
-        """Run ticks up to `until`; the returned RunEnded is already in the log."""
+    async def run(self, until: datetime, on_tick: TickHook | None = None,
+                  on_snapshot: Callable[[dict[str, Any]], None] | None = None) -> RunEnded:
+        """Run ticks up to `until`; the returned RunEnded is already in the log.
+
+        Every `snapshot_every` ticks, after the tick is in the log, `on_snapshot` gets the whole state.
+        """
         total = self.clock.ticks_until(until)
         status = "completed"
         try:
@@ -69,7 +73,9 @@ class Engine:
                 events = await self.step(tick)
                 self._write(events)  # the log first: it is the point of truth ...
                 self.next_tick = tick + 1
-                if self.next_tick % self.scenario.memory.flush_every == 0:
+                if on_snapshot is not None and self.next_tick % self.scenario.snapshot_every == 0:
+                    on_snapshot(self.get_state())  # flushes the store too
+                elif self.next_tick % self.scenario.memory.flush_every == 0:
                     self.store.flush(access_times=False)  # ... then, now and then, the store it feeds
                 if on_tick is not None:
                     on_tick(tick, self.clock.time_of(tick), events)

@@ -47,6 +47,29 @@ class EventWriter:
             handle.truncate(keep)
         return cls(path, next_seq=kept_records)
 
+    @classmethod
+    def cut_at(cls, path: Path, records: int) -> tuple[EventWriter, int, bool]:
+        """Carry on a log from its first `records` records: the writer, how many whole records were cut, and
+        whether a torn last line (a crash mid-write) was among what went."""
+        offset = kept = dropped = 0
+        torn = False
+        with path.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    torn = True
+                    break
+                if kept < records:
+                    offset += len(line)
+                    kept += 1
+                else:
+                    dropped += 1
+        if kept < records:
+            raise ValueError(f"{path}: the log holds {kept} whole records, fewer than the {records} its snapshot "
+                             "counted")
+        with path.open("r+b") as handle:
+            handle.truncate(offset)
+        return cls(path, next_seq=records), dropped, torn
+
     def number(self, events: Iterable[EventBase]) -> None:
         """Give events their log position now, so memories can cite them before they are written."""
         for event in events:

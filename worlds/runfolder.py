@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -74,3 +76,21 @@ class RunFolder:
 
     def reader(self) -> EventReader:
         return EventReader(self.events_path)
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.path / "checkpoints" / "snapshot.json"
+
+    def write_snapshot(self, state: dict) -> None:
+        """The whole run at a tick boundary, replaced atomically: a crash leaves the old snapshot or the new."""
+        path = self.snapshot_path
+        path.parent.mkdir(exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps(state))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+
+    def read_snapshot(self) -> dict | None:
+        return json.loads(self.snapshot_path.read_text(encoding="utf-8")) if self.snapshot_path.is_file() else None

@@ -23,8 +23,8 @@ from agents.importance import model_importance_scorer
 from memory import ChromaStore, InMemoryStore, MemoryStore, MemoryStream, build_embedder
 from worlds.engine import Engine
 from worlds.eventlog import EventWriter
-from worlds.events import EventBase, RunStarted
-from worlds.runfolder import RunFolder
+from worlds.events import EventBase, MemoryAddedEvent, RunStarted
+from worlds.runfolder import RunFolder, RunFolderError
 from worlds.scenario import Scenario
 from worlds.world import World
 
@@ -102,12 +102,72 @@ async def execute_run(
                     seed=scenario.seed, model=backend.name, until=stop)]
     )
     writer.sync()
+    return await _drive(engine, folder, cache, stop, on_tick)
+
+
+async def _drive(engine: Engine, folder: RunFolder, cache: RequestCache, stop: datetime,
+                 on_tick: Callable[[int, datetime, list[EventBase]], None] | None) -> RunSummary:
+    """Run the engine to `stop`, snapshotting into the folder; close the log and the cache whatever happens."""
     try:
-        ended = await engine.run(stop, on_tick=on_tick)
+        ended = await engine.run(stop, on_tick=on_tick, on_snapshot=folder.write_snapshot)
     finally:
-        writer.close()
+        engine.writer.close()
         cache.close()
-    return RunSummary(
-        run_dir=folder.path, status=ended.status, ticks=ended.ticks, sim_time=ended.sim_time,
-        counters=gateway.counters,
-    )
+    return RunSummary(run_dir=folder.path, status=ended.status, ticks=ended.ticks, sim_time=ended.sim_time,
+                      counters=engine.env.gateway.counters)
+
+
+def store_from_log(folder: RunFolder, records: int, embedder: Embeddings) -> InMemoryStore:
+    """An in-memory store as it was after the log's first `records` records: every memory added, every access."""
+    store = InMemoryStore()
+    for event in folder.reader().events({"memory_added", "memory_retrieved"}):
+        if event.seq >= records:
+            break
+        if isinstance(event, MemoryAddedEvent):
+            memory = event.memory
+            vector = embedder.embed_documents([memory.text])[0]
+            store.add([memory.model_copy(update={"embedding": vector})])
+        elif event.results:
+            store.touch([r.id for r in event.results if r.id in store.records], event.accessed_at)
+    return store
+
+
+class ResumeReport(BaseModel):
+    """Where a resumed run picked up, and what of the interrupted run's log it had to cut."""
+
+    from_tick: int
+    events_cut: int
+    torn_line: bool
+
+
+async def resume_run(
+    folder: RunFolder, model: str | BaseChatModel | Backend | None = None,
+    on_tick: Callable[[int, datetime, list[EventBase]], None] | None = None,
+) -> tuple[RunSummary, ResumeReport]:
+    """Carry an interrupted run on from its last snapshot, in its own folder, to the stop it was started with.
+
+    The log is cut back to what the snapshot had seen and the store forgets rows created after it;
+    the ticks between the snapshot and the interruption are run again, their model calls answered
+    from the run's cache, so the finished log is the one an uninterrupted run would have written.
+    """
+    scenario = folder.scenario()
+    started = next(iter(folder.reader().events({"run_started"})), None)
+    ended = [e for e in folder.reader().events({"run_ended"})]
+    if ended and ended[-1].status == "completed":
+        raise RunFolderError(f"{folder.path}: this run completed; there is nothing to resume")
+    state = folder.read_snapshot()
+    if started is None or state is None:
+        raise RunFolderError(f"{folder.path}: no snapshot to resume from (the run stopped before its first one, "
+                             f"every {scenario.snapshot_every} ticks); run the scenario again")
+    backend = build_backend(model if model is not None else scenario.models.default)
+    writer, cut, torn = EventWriter.cut_at(folder.events_path, state["next_seq"])
+    cache = RequestCache(folder.cache_path, mode="read_write")
+    gateway = ModelGateway(backend, cache=cache)
+    store = open_store(scenario, folder) if scenario.memory.store == "chroma" else \
+        store_from_log(folder, state["next_seq"], build_embedder(scenario.models.embeddings))
+    durable = scenario.clock.time_of(state["next_tick"] - 1)
+    agents = build_agents(scenario, store, gateway, scenario.models.embeddings, durable_until=durable)
+    engine = Engine(scenario, gateway, writer, store, agents, World(scenario))
+    engine.set_state(state)
+    summary = await _drive(engine, folder, cache, started.until, on_tick)
+    return summary, ResumeReport(from_tick=state["next_tick"], events_cut=cut, torn_line=torn)

@@ -193,6 +193,9 @@ class Scenario(Strict):
     memory: MemorySpec = MemorySpec()
     sessions: list[Session] = Field(default_factory=list)
     probes: list[Probe] = Field(default_factory=list)
+    snapshot_every: int = Field(default=6, ge=1, le=100_000,
+                                description="Ticks between run snapshots (checkpoints/), what `simulacra resume` "
+                                            "starts from.")
 
     def place_names(self) -> list[str]:
         return [place for places in self.world.places.values() for place in places]

@@ -1,0 +1,107 @@
+"""Resume after kill -9: snapshots every few ticks, the log cut back and carried on, the same log as never stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import comparable_log
+from tests.test_world_run import PICNIC_TOWN
+from worlds.cli import app
+from worlds.events import WALL_CLOCK_FIELDS
+from worlds.runner import execute_run
+from worlds.scenario import parse_scenario
+
+#: A resumed run answers the ticks after its snapshot from the cache: only that flag may differ.
+IGNORED = WALL_CLOCK_FIELDS | {"cached"}
+MODEL = "fake?latency=0.01"
+TOWNS = {"memory store": PICNIC_TOWN.replace("clock: {start: 2023-02-13T06:00, step: 10m, stop: 2023-02-14T12:00}",
+                                             "clock: {start: 2023-02-13T06:00, step: 10m, stop: 2023-02-13T20:00}"),
+         # The store flushed every tick, snapshots every 12: at the kill the store holds memories the snapshot
+         # never saw, which the resumed run must not count twice.
+         "chroma store": PICNIC_TOWN.replace("memory: {store: memory}\n", "memory: {flush_every: 1}\n"
+                                                                            "snapshot_every: 12\n").replace(
+             "clock: {start: 2023-02-13T06:00, step: 10m, stop: 2023-02-14T12:00}",
+             "clock: {start: 2023-02-13T06:00, step: 10m, stop: 2023-02-13T20:00}")}
+
+
+def _ticks_written(log: Path) -> int:
+    try:
+        return log.read_bytes().count(b'"kind":"tick"')
+    except FileNotFoundError:
+        return 0
+
+
+def _killed_run(scenario_path: Path, out: Path, after_ticks: int) -> Path:
+    """`simulacra run` in a child process, killed with SIGKILL once `after_ticks` ticks are in its log."""
+    child = subprocess.Popen([sys.executable, "-c", "from worlds.cli import main; main()", "run", str(scenario_path),
+                              "--out", str(out), "--model", MODEL], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            folders = [p for p in out.glob("*") if p.is_dir()]
+            if folders and _ticks_written(folders[0] / "events.jsonl") >= after_ticks:
+                os.kill(child.pid, signal.SIGKILL)
+                break
+            if child.poll() is not None:
+                pytest.fail("the run finished before it could be killed")
+            time.sleep(0.005)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    (folder,) = [p for p in out.glob("*") if p.is_dir()]
+    return folder
+
+
+@pytest.mark.parametrize("town", sorted(TOWNS))
+@pytest.mark.parametrize("trial", range(2))
+def test_a_run_killed_at_a_random_tick_resumes_to_the_uninterrupted_log(tmp_path: Path, town: str, trial: int) -> None:
+    text = TOWNS[town]
+    scenario_path = tmp_path / "town.yaml"
+    scenario_path.write_text(text)
+    reference = asyncio.run(execute_run(parse_scenario(text), tmp_path / "whole", model=MODEL)).run_dir
+    ticks = parse_scenario(text).clock.ticks_until(parse_scenario(text).clock.stop)
+    kill_at = random.Random(f"{town}-{trial}").randrange(8, ticks - 10)
+    folder = _killed_run(scenario_path, tmp_path / "killed", kill_at)
+    killed_log = (folder / "events.jsonl").read_bytes()
+    assert b'"kind":"run_ended"' not in killed_log, "killed, not stopped"
+    result = CliRunner().invoke(app, ["resume", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "resumed from tick" in result.stderr
+    assert comparable_log(folder / "events.jsonl", IGNORED) == comparable_log(reference / "events.jsonl", IGNORED)
+
+
+def test_a_torn_last_line_is_repaired_and_reported(tmp_path: Path) -> None:
+    text = TOWNS["memory store"] + "snapshot_every: 50\n"  # the last snapshot lies well before the end
+    summary = asyncio.run(execute_run(parse_scenario(text), tmp_path, model=MODEL))
+    log = summary.run_dir / "events.jsonl"
+    whole = comparable_log(log, IGNORED)
+    lines = log.read_text().splitlines(keepends=True)
+    state = json.loads((summary.run_dir / "checkpoints" / "snapshot.json").read_text())
+    cut = state["next_seq"] + 7
+    log.write_text("".join(lines[:cut]) + lines[cut][: len(lines[cut]) // 2])  # a crash mid-write
+    result = CliRunner().invoke(app, ["resume", str(summary.run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "its torn last line was repaired" in result.stderr and "7 events after the snapshot" in result.stderr
+    assert comparable_log(log, IGNORED) == whole
+
+
+def test_resume_refuses_a_finished_run_and_a_folder_without_a_snapshot(tmp_path: Path) -> None:
+    summary = asyncio.run(execute_run(parse_scenario(TOWNS["memory store"]), tmp_path / "a", model=MODEL))
+    done = CliRunner().invoke(app, ["resume", str(summary.run_dir)])
+    assert done.exit_code == 2 and "this run completed" in done.stderr
+    (summary.run_dir / "checkpoints" / "snapshot.json").unlink()
+    lines = (summary.run_dir / "events.jsonl").read_text().splitlines(keepends=True)
+    (summary.run_dir / "events.jsonl").write_text("".join(lines[:-1]))  # no run_ended: interrupted
+    none = CliRunner().invoke(app, ["resume", str(summary.run_dir)])
+    assert none.exit_code == 2 and "no snapshot to resume from" in none.stderr
