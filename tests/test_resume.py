@@ -71,7 +71,7 @@ def test_a_run_killed_at_a_random_tick_resumes_to_the_uninterrupted_log(tmp_path
     scenario_path.write_text(text)
     reference = asyncio.run(execute_run(parse_scenario(text), tmp_path / "whole", model=MODEL)).run_dir
     ticks = parse_scenario(text).clock.ticks_until(parse_scenario(text).clock.stop)
-    kill_at = random.Random(f"{town}-{trial}").randrange(8, ticks - 10)
+    kill_at = random.Random(f"{town}-{trial}").randrange(14, ticks - 10)  # after a first snapshot
     folder = _killed_run(scenario_path, tmp_path / "killed", kill_at)
     killed_log = (folder / "events.jsonl").read_bytes()
     assert b'"kind":"run_ended"' not in killed_log, "killed, not stopped"
