@@ -26,7 +26,8 @@ from worlds.scenario import parse_scenario
 IGNORED = WALL_CLOCK_FIELDS | {"cached"}
 MODEL = "fake?latency=0.01"
 TOWNS = {"memory store": PICNIC_TOWN.replace("clock: {start: 2023-02-13T06:00, step: 10m, stop: 2023-02-14T12:00}",
-                                             "clock: {start: 2023-02-13T06:00, step: 10m, stop: 2023-02-13T20:00}"),
+                                             "clock: {start: 2023-02-13T06:00, step: 10m, stop: 2023-02-13T20:00}")
+         + "snapshot_every: 6\n",
          # The store flushed every tick, snapshots every 12: at the kill the store holds memories the snapshot
          # never saw, which the resumed run must not count twice.
          "chroma store": PICNIC_TOWN.replace("memory: {store: memory}\n", "memory: {flush_every: 1}\n"
@@ -82,7 +83,7 @@ def test_a_run_killed_at_a_random_tick_resumes_to_the_uninterrupted_log(tmp_path
 
 
 def test_a_torn_last_line_is_repaired_and_reported(tmp_path: Path) -> None:
-    text = TOWNS["memory store"] + "snapshot_every: 50\n"  # the last snapshot lies well before the end
+    text = TOWNS["memory store"].replace("snapshot_every: 6", "snapshot_every: 50")  # the last snapshot: well before the end
     summary = asyncio.run(execute_run(parse_scenario(text), tmp_path, model=MODEL))
     log = summary.run_dir / "events.jsonl"
     whole = comparable_log(log, IGNORED)

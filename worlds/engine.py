@@ -204,8 +204,11 @@ class Engine:
                                 message=f"{activity['kind']} {activity['id']} never started ({why})"))
 
     def get_state(self) -> dict[str, Any]:
-        """The whole run at a tick boundary, JSON-able; memories' records stay in the store (flushed here)."""
-        self.store.flush()
+        """The whole run at a tick boundary, JSON-able; memories' records stay in the store (flushed here).
+
+        Access times are not written to the store here: the state carries them, and restoring applies them.
+        """
+        self.store.flush(access_times=False)
         return {
             "next_tick": self.next_tick,
             "next_seq": self.writer.next_seq,

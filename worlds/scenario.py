@@ -193,7 +193,7 @@ class Scenario(Strict):
     memory: MemorySpec = MemorySpec()
     sessions: list[Session] = Field(default_factory=list)
     probes: list[Probe] = Field(default_factory=list)
-    snapshot_every: int = Field(default=6, ge=1, le=100_000,
+    snapshot_every: int = Field(default=36, ge=1, le=100_000,
                                 description="Ticks between run snapshots (checkpoints/), what `simulacra resume` "
                                             "starts from.")
 
