@@ -45,7 +45,11 @@ def test_json_streams_exactly_the_events_each_filter_keeps(run_dir: Path) -> Non
     assert window and all("2023-02-13T08:00:00" <= e["sim_time"] <= "2023-02-13T09:00:00" for e in window)
     assert len(window) == sum(1 for e in log if "2023-02-13T08:00:00" <= e["sim_time"] <= "2023-02-13T09:00:00")
     picnic = _json(run_dir, "--grep", "PICNIC")
-    assert picnic and all("picnic" in json.dumps(e).lower() for e in picnic)
+    from worlds.timeline.select import _texts
+    assert picnic and all(any("picnic" in t.lower() for t in _texts(e)) for e in picnic)
+    assert len(picnic) == sum(1 for e in log if any("picnic" in t.lower() for t in _texts(e)))
+    assert _json(run_dir, "--grep", "kind") == [e for e in log if any("kind" in t.lower() for t in _texts(e))], \
+        "field names are not text: only values match"
     first = next(e["conversation_id"] for e in log if e["kind"] == "conversation_started")
     one = _json(run_dir, "--conversation", first)
     assert one and all(e.get("conversation_id") == first for e in one)
@@ -77,6 +81,8 @@ def test_a_corrupted_line_is_skipped_by_number_and_nothing_else_is_lost(run_dir:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--agent", "Zed"], "--agent: no agent 'Zed' in this run"),
+    (["--kind", "teleport"], "--kind: no event kind 'teleport'"),
+    (["--from", "2023-02-13T08:00+02:00"], "--from: 2023-02-13T08:00+02:00 must be given without a time zone"),
     (["--from", "2030-01-01T00:00"], "--from: 2030-01-01T00:00 is outside the run"),
     (["--to", "noon"], "--to: 'noon' is not an ISO time"),
 ])
@@ -133,3 +139,10 @@ def test_an_interview_through_the_cli_adds_only_its_own_file(run_dir: Path) -> N
 def test_bad_interviews_are_input_errors(run_dir: Path, args: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["interview", str(run_dir), *args])
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_agents_with_names_beyond_ascii_are_found(tmp_path: Path) -> None:
+    text = PICNIC_TOWN.replace("Cy", "Zoë").replace("2023-02-14T12:00", "2023-02-13T12:00")
+    summary = asyncio.run(execute_run(parse_scenario(text), tmp_path, model=EchoFake("Cafe")))
+    zoe = _json(summary.run_dir, "--agent", "Zoë")
+    assert zoe and len(zoe) == sum(1 for e in _log(summary.run_dir) if "Zoë" in e["agents"] or e.get("speaker") == "Zoë")

@@ -16,10 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import comparable_log
+from tests.fakes import EchoFake
 from tests.test_world_run import PICNIC_TOWN
 from worlds.cli import app
 from worlds.events import WALL_CLOCK_FIELDS
-from worlds.runner import execute_run
+from worlds.runfolder import RunFolder, RunFolderError
+from worlds.runner import execute_run, resume_run
 from worlds.scenario import parse_scenario
 
 #: A resumed run answers the ticks after its snapshot from the cache: only that flag may differ.
@@ -106,3 +108,31 @@ def test_resume_refuses_a_finished_run_and_a_folder_without_a_snapshot(tmp_path:
     (summary.run_dir / "events.jsonl").write_text("".join(lines[:-1]))  # no run_ended: interrupted
     none = CliRunner().invoke(app, ["resume", str(summary.run_dir)])
     assert none.exit_code == 2 and "no snapshot to resume from" in none.stderr
+
+
+def test_resume_refuses_another_model_and_leaves_the_log_alone(tmp_path: Path) -> None:
+    text = TOWNS["memory store"].replace("snapshot_every: 6", "snapshot_every: 50")
+    summary = asyncio.run(execute_run(parse_scenario(text), tmp_path, model=MODEL))
+    log = summary.run_dir / "events.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:-40]))  # interrupted: no run_ended, a snapshot behind
+    before = log.read_bytes()
+    with pytest.raises(RunFolderError, match="the run used model 'fake', not 'echo-fake'"):
+        asyncio.run(resume_run(RunFolder(summary.run_dir), model=EchoFake("Cafe")))
+    assert log.read_bytes() == before, "a resume that cannot start leaves the log as it was"
+
+
+def test_a_run_stopped_early_with_until_resumes_to_that_stop(tmp_path: Path) -> None:
+    text = TOWNS["memory store"].replace("snapshot_every: 6", "snapshot_every: 5")  # the last one at tick 20 of 24
+    scenario = parse_scenario(text)
+    until = scenario.clock.start.replace(hour=10)
+    whole = asyncio.run(execute_run(scenario, tmp_path / "whole", model=MODEL, until=until)).run_dir
+    summary = asyncio.run(execute_run(scenario, tmp_path / "cut", model=MODEL, until=until))
+    log = summary.run_dir / "events.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    seen = json.loads((summary.run_dir / "checkpoints" / "snapshot.json").read_text())["next_seq"]
+    log.write_text("".join(lines[:seen + 5]))  # a crash a few events into tick 20
+    result = CliRunner().invoke(app, ["resume", str(summary.run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "of 24 ticks" in result.stdout
+    assert comparable_log(log, IGNORED) == comparable_log(whole / "events.jsonl", IGNORED)

@@ -33,7 +33,7 @@ from worlds.events import EventBase
 from worlds.harvest import HarvestFormat, harvest
 from worlds.harvest_loops import LoopHarvestOptions
 from worlds.runfolder import RunFolder
-from worlds.runner import RunSummary, execute_run, resume_run
+from worlds.runner import ResumeReport, RunSummary, execute_run, resume_run
 from worlds.loopbatch import batch_inputs, run_loop_batch
 from worlds.scenario import LoopBatchScenario, Scenario, ScenarioError, SocietyScenario, load_any
 from worlds.social import social_graph_from_log
@@ -189,6 +189,22 @@ def run(
     _print_run_summary(summary, loaded.clock.ticks_until(stop))
 
 
+def _stop_on_ctrl_c(loop: asyncio.AbstractEventLoop) -> Callable[[Engine], None]:
+    """An engine hook: the first Ctrl-C stops at the end of the tick, a second one at once."""
+
+    def hook_engine(engine: Engine) -> None:
+        def on_sigint() -> None:
+            if engine.stop_requested:
+                err.print("[red]second Ctrl-C: stopping at once; the last finished tick is safe[/red]")
+                os._exit(130)
+            engine.request_stop()
+            err.print("[yellow]stopping at the end of this tick (Ctrl-C again to stop at once)[/yellow]")
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+
+    return hook_engine
+
+
 async def _run_with_progress(
     scenario: Scenario,
     out_dir: Path,
@@ -205,16 +221,7 @@ async def _run_with_progress(
     )
     task = progress.add_task(f"{clock.start:%a %H:%M}", total=clock.ticks_until(stop), lines=0)
     loop = asyncio.get_running_loop()
-
-    def hook_engine(engine: Engine) -> None:
-        def on_sigint() -> None:
-            if engine.stop_requested:
-                err.print("[red]second Ctrl-C: stopping at once; the last finished tick is safe[/red]")
-                os._exit(130)
-            engine.request_stop()
-            err.print("[yellow]stopping at the end of this tick (Ctrl-C again to stop at once)[/yellow]")
-
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    hook_engine = _stop_on_ctrl_c(loop)
 
     def on_tick(tick: int, now: datetime, events: list[EventBase]) -> None:
         nonlocal lines
@@ -435,6 +442,7 @@ def _spread_line(probe: ProbeDiffusion) -> str:
 @friendly_errors
 def resume(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="An interrupted run folder.")],
+    model: Annotated[str | None, typer.Option(help="The model spec the run used, if it was not its scenario's.")] = None,
 ) -> None:
     """Carry an interrupted run (Ctrl-C, a crash, kill -9) on from its last snapshot to the stop it was started with.
 
@@ -442,22 +450,32 @@ def resume(
     the finished log is the one an uninterrupted run would have written. A batch resumes with `run`.
     """
     folder = RunFolder.open(run_dir)
-    scenario = folder.scenario()
-    state = folder.read_snapshot()
-    ticks = scenario.clock.ticks_until(scenario.clock.stop)
-    progress = Progress(TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err)
-    task = progress.add_task("resuming", total=ticks, completed=state["next_tick"] if state else 0)
-
-    def on_tick(tick: int, now: datetime, events: list[EventBase]) -> None:
-        progress.update(task, completed=tick + 1, description=f"{scenario.clock.time_of(tick + 1):%a %H:%M}")
-
-    with progress:
-        summary, report = asyncio.run(resume_run(folder, on_tick=on_tick))
+    summary, report, total = asyncio.run(_resume_with_progress(folder, model))
     repaired = " (its torn last line was repaired)" if report.torn_line else ""
     err.print(f"resumed from tick {report.from_tick}: {report.events_cut} events after the snapshot were cut and "
               f"written again{repaired}", highlight=False)
-    _print_run_summary(summary, ticks)
+    _print_run_summary(summary, total)
+
+
+async def _resume_with_progress(folder: RunFolder, model: str | None) -> tuple[RunSummary, ResumeReport, int]:
+    clock = folder.scenario().clock
+    started = next(iter(folder.reader().events({"run_started"})), None)
+    total = clock.ticks_until(started.until if started else clock.stop)
+    state = folder.read_snapshot()
+    progress = Progress(TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err)
+    task = progress.add_task("resuming", total=total, completed=state["next_tick"] if state else 0)
+    loop = asyncio.get_running_loop()
+
+    def on_tick(tick: int, now: datetime, events: list[EventBase]) -> None:
+        progress.update(task, completed=tick + 1, description=f"{clock.time_of(tick + 1):%a %H:%M}")
+
+    with progress:
+        try:
+            summary, report = await resume_run(folder, model=model, on_tick=on_tick, on_engine=_stop_on_ctrl_c(loop))
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+    return summary, report, total
 
 
 @app.command()

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
+from memory.errors import InputError
 from worlds.events import EVENT_ADAPTER, Event, EventBase
 
 EVENTS_FILE = "events.jsonl"
@@ -64,8 +65,8 @@ class EventWriter:
                 else:
                     dropped += 1
         if kept < records:
-            raise ValueError(f"{path}: the log holds {kept} whole records, fewer than the {records} its snapshot "
-                             "counted")
+            raise InputError(f"{path}: the log holds {kept} whole records, fewer than the {records} its snapshot "
+                             "had seen: it was cut by something other than a crash, and cannot be resumed")
         with path.open("r+b") as handle:
             handle.truncate(offset)
         return cls(path, next_seq=records), dropped, torn

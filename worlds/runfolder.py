@@ -91,6 +91,11 @@ class RunFolder:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a power cut
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     def read_snapshot(self) -> dict | None:
         return json.loads(self.snapshot_path.read_text(encoding="utf-8")) if self.snapshot_path.is_file() else None

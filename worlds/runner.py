@@ -117,11 +117,13 @@ async def _drive(engine: Engine, folder: RunFolder, cache: RequestCache, stop: d
                       counters=engine.env.gateway.counters)
 
 
-def store_from_log(folder: RunFolder, records: int, embedder: Embeddings) -> InMemoryStore:
-    """An in-memory store as it was after the log's first `records` records: every memory added, every access."""
+def store_from_log(folder: RunFolder, embedder: Embeddings, records: int | None = None,
+                   until: datetime | None = None) -> InMemoryStore:
+    """An in-memory store as it was after the log's first `records` records (or up to sim time `until`):
+    every memory added, every access."""
     store = InMemoryStore()
     for event in folder.reader().events({"memory_added", "memory_retrieved"}):
-        if event.seq >= records:
+        if (records is not None and event.seq >= records) or (until is not None and event.sim_time > until):
             break
         if isinstance(event, MemoryAddedEvent):
             memory = event.memory
@@ -143,6 +145,7 @@ class ResumeReport(BaseModel):
 async def resume_run(
     folder: RunFolder, model: str | BaseChatModel | Backend | None = None,
     on_tick: Callable[[int, datetime, list[EventBase]], None] | None = None,
+    on_engine: Callable[[Engine], None] | None = None,
 ) -> tuple[RunSummary, ResumeReport]:
     """Carry an interrupted run on from its last snapshot, in its own folder, to the stop it was started with.
 
@@ -160,14 +163,21 @@ async def resume_run(
         raise RunFolderError(f"{folder.path}: no snapshot to resume from (the run stopped before its first one, "
                              f"every {scenario.snapshot_every} ticks); run the scenario again")
     backend = build_backend(model if model is not None else scenario.models.default)
-    writer, cut, torn = EventWriter.cut_at(folder.events_path, state["next_seq"])
+    if backend.name != started.model:
+        raise RunFolderError(f"{folder.path}: the run used model {started.model!r}, not {backend.name!r}: resume it "
+                             "with the same model (--model), or its cached answers would not match")
+    embedder = build_embedder(scenario.models.embeddings)
+    store = open_store(scenario, folder) if scenario.memory.store == "chroma" else \
+        store_from_log(folder, embedder, records=state["next_seq"])
     cache = RequestCache(folder.cache_path, mode="read_write")
     gateway = ModelGateway(backend, cache=cache)
-    store = open_store(scenario, folder) if scenario.memory.store == "chroma" else \
-        store_from_log(folder, state["next_seq"], build_embedder(scenario.models.embeddings))
     durable = scenario.clock.time_of(state["next_tick"] - 1)
-    agents = build_agents(scenario, store, gateway, scenario.models.embeddings, durable_until=durable)
+    agents = build_agents(scenario, store, gateway, embedder, durable_until=durable)
+    # Everything is in place before the log is touched: a resume that cannot start leaves the log as it was.
+    writer, cut, torn = EventWriter.cut_at(folder.events_path, state["next_seq"])
     engine = Engine(scenario, gateway, writer, store, agents, World(scenario))
     engine.set_state(state)
+    if on_engine is not None:
+        on_engine(engine)
     summary = await _drive(engine, folder, cache, started.until, on_tick)
     return summary, ResumeReport(from_tick=state["next_tick"], events_cut=cut, torn_line=torn)

@@ -61,6 +61,9 @@ _DESCRIBE: dict[str, Callable[[dict], str]] = {
 }
 
 
+KNOWN_KINDS = frozenset(_DESCRIBE)
+
+
 def describe(event: dict) -> str:
     """What happened, in words; an unknown kind (a newer log) shows its kind and fields."""
     known = _DESCRIBE.get(event.get("kind", ""))

@@ -13,7 +13,8 @@ from rich.rule import Rule
 from memory.errors import InputError
 from worlds.runfolder import RunFolder
 from worlds.scenario import Scenario, load_any
-from worlds.timeline.describe import QUIET_KINDS, describe
+from worlds.clock import Clock
+from worlds.timeline.describe import KNOWN_KINDS, QUIET_KINDS, describe
 from worlds.timeline.select import EventFilter, select
 
 _COLOURS = {"utterance": "cyan", "session_message": "cyan", "plan": "green", "memory_added": "magenta",
@@ -30,19 +31,29 @@ def checked_filter(folder: RunFolder, agents: list[str], kinds: list[str], start
         for name in agents:
             if name not in known:
                 raise InputError(f"--agent: no agent {name!r} in this run; its agents are {', '.join(sorted(known))}")
-    times = []
-    for option, value in (("--from", start), ("--to", end)):
-        if value is None:
-            times.append(None)
-            continue
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise InputError(f"{option}: {value!r} is not an ISO time such as 2023-02-13T09:00") from None
-        if isinstance(scenario, Scenario) and not scenario.clock.start <= moment <= scenario.clock.stop:
-            raise InputError(f"{option}: {value} is outside the run ({scenario.clock.start} to {scenario.clock.stop})")
-        times.append(moment.isoformat())
+    unknown = sorted(set(kinds) - KNOWN_KINDS)
+    if unknown:
+        raise InputError(f"--kind: no event kind {', '.join(map(repr, unknown))}; kinds are {', '.join(sorted(KNOWN_KINDS))}")
+    clock = scenario.clock if isinstance(scenario, Scenario) else None
+    times = [None if value is None else run_moment(option, value, clock)
+             for option, value in (("--from", start), ("--to", end))]
     return EventFilter(agents=agents, kinds=kinds, start=times[0], end=times[1], grep=grep, dialogue=dialogue)
+
+
+def run_moment(option: str, value: str, clock: Clock | None) -> datetime:
+    """An ISO time given on the command line, in the run's own terms (its time zone, inside its clock)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option}: {value!r} is not an ISO time such as 2023-02-13T09:00") from None
+    if clock is None:
+        return moment
+    if (moment.utcoffset() is None) != (clock.start.utcoffset() is None):
+        zone = "with a time zone" if clock.start.utcoffset() is not None else "without a time zone"
+        raise InputError(f"{option}: {value} must be given {zone}, as the run's clock is")
+    if not clock.start <= moment <= clock.stop:
+        raise InputError(f"{option}: {value} is outside the run ({clock.start} to {clock.stop})")
+    return moment
 
 
 def inspect_run(folder: RunFolder, chosen: EventFilter, as_json: bool, show_all: bool, out: Console,
@@ -58,9 +69,12 @@ def inspect_run(folder: RunFolder, chosen: EventFilter, as_json: bool, show_all:
 
     count = 0
     if as_json:
-        for event in select(path, chosen, skipped):
-            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
-            count += 1
+        try:
+            for event in select(path, chosen, skipped):
+                sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+                count += 1
+        except BrokenPipeError:  # the reader (`head`, say) has all it wanted
+            sys.stderr.close()
         return count
     groups = [[name] for name in chosen.agents] or [[]]
     for agents in groups:  # one pass per agent: a timeline each, and memory stays flat

@@ -18,10 +18,12 @@ from agents.cognition.answer import answer
 from agents.gateway import CallScope, ModelGateway, build_backend
 from agents.gateway.backends.base import Backend
 from agents.importance import model_importance_scorer
-from memory import InMemoryStore, MemoryRecord, MemoryStream, build_embedder
+from memory import MemoryStream, build_embedder
 from memory.errors import InputError
 from worlds.runfolder import RunFolder
 from worlds.scenario import Scenario, load_any
+from worlds.runner import store_from_log
+from worlds.timeline.inspect import run_moment
 from worlds.timeline.select import EventFilter, select
 
 INTERVIEWS_FILE = "interviews.jsonl"
@@ -58,20 +60,7 @@ def _moment(folder: RunFolder, scenario: Scenario, at: str | None) -> datetime:
         for event in select(folder.events_path, EventFilter(), lambda *_: None):
             last = event.get("sim_time") or last
         return datetime.fromisoformat(last) if last else scenario.clock.start
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        raise InputError(f"--at: {at!r} is not an ISO time such as 2023-02-13T09:00") from None
-    if not scenario.clock.start <= moment <= scenario.clock.stop:
-        raise InputError(f"--at: {at} is outside the run ({scenario.clock.start} to {scenario.clock.stop})")
-    return moment
-
-
-def memories_until(folder: RunFolder, agent: str, moment: datetime) -> list[MemoryRecord]:
-    """The agent's memories as the log recorded them, up to `moment`."""
-    chosen = EventFilter(agents=[agent], kinds=["memory_added"], end=moment.isoformat())
-    return [MemoryRecord.model_validate(e["memory"]) for e in select(folder.events_path, chosen, lambda *_: None)
-            if e["memory"]["agent"] == agent]
+    return run_moment("--at", at, scenario.clock)
 
 
 async def interview(folder: RunFolder, agent: str, question: str, at: str | None = None,
@@ -82,18 +71,14 @@ async def interview(folder: RunFolder, agent: str, question: str, at: str | None
     # No cache: the run's own stays exactly as it was.
     gateway = ModelGateway(model if isinstance(model, Backend) else build_backend(model or scenario.models.default))
     embedder = build_embedder(scenario.models.embeddings)
-    records = memories_until(folder, agent, moment)
-    stream = MemoryStream(agent, InMemoryStore(), embedder, model_importance_scorer(gateway),
-                          weights=scenario.memory.weights)
-    if records:
-        vectors = embedder.embed_documents([r.text for r in records])
-        stream.insert([r.model_copy(update={"embedding": v}) for r, v in zip(records, vectors)])
+    store = store_from_log(folder, embedder, until=moment)  # memories and their access times, as of the moment
+    stream = MemoryStream(agent, store, embedder, model_importance_scorer(gateway), weights=scenario.memory.weights)
     persona = next(p for p in scenario.agents if p.name == agent)
     text, used = await answer(Agent(persona, stream), question, gateway, CallScope(agent=agent, seed=scenario.seed),
                               moment)
     record = InterviewRecord(asked=datetime.now(timezone.utc), agent=agent, question=question, at=moment, answer=text,
                              memories=[m.text for m in used], scores=[round(m.score, 4) for m in used],
-                             model=gateway.model_name, memories_known=len(records))
+                             model=gateway.model_name, memories_known=len(stream.records))
     _append(folder.path / INTERVIEWS_FILE, record)
     return record
 

@@ -10,9 +10,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+
+
+def _texts(value: object) -> Iterator[str]:
+    """Every string value inside an event (not its keys)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+def _moment(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 class EventFilter(BaseModel):
@@ -20,20 +40,25 @@ class EventFilter(BaseModel):
 
     agents: list[str] = Field(default_factory=list)
     kinds: list[str] = Field(default_factory=list)
-    start: str | None = None  # ISO sim times, compared as the log writes them
-    end: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
     grep: str | None = None
     dialogue: str | None = None  # a conversation or session id
 
     def quick(self, line: str) -> bool:
         """A cheap test on the raw line that every matching event passes (false positives are fine)."""
-        if self.agents and not any(json.dumps(name)[1:-1] in line for name in self.agents):
+        if self.agents and not any(json.dumps(name, ensure_ascii=False)[1:-1] in line for name in self.agents):
             return False
         if self.kinds and not any(f'"kind":"{kind}"' in line for kind in self.kinds):
             return False
-        if self.grep and self.grep.lower() not in line.lower():
+        if self.grep and self._grep_quick not in line.lower():
             return False
-        return not (self.dialogue and f'"{self.dialogue}"' not in line)
+        return not (self.dialogue and json.dumps(self.dialogue, ensure_ascii=False) not in line)
+
+    @property
+    def _grep_quick(self) -> str:
+        """The text as the log writes it (quotes, backslashes and newlines escaped)."""
+        return json.dumps((self.grep or "").lower(), ensure_ascii=False)[1:-1]
 
     def exact(self, event: dict) -> bool:
         if self.agents and not set(self.agents) & set(event.get("agents") or []) and \
@@ -41,10 +66,13 @@ class EventFilter(BaseModel):
             return False
         if self.kinds and event.get("kind") not in self.kinds:
             return False
-        when = event.get("sim_time") or ""
-        if (self.start and when < self.start) or (self.end and when > self.end):
-            return False
+        if self.start is not None or self.end is not None:
+            when = _moment(event.get("sim_time") or "")
+            if when is None or (self.start and when < self.start) or (self.end and when > self.end):
+                return False
         if self.dialogue and self.dialogue not in (event.get("conversation_id"), event.get("session_id")):
+            return False
+        if self.grep and not any(self.grep.lower() in text.lower() for text in _texts(event)):
             return False
         return True
 
