@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
@@ -24,7 +25,7 @@ class SessionProgress(BaseModel):
     result: dict[str, Any] = Field(default_factory=dict)
 
 
-class SessionMachine:
+class SessionMachine(ABC):
     """An explicit state machine advanced a few steps at a time; a world activity and a batch drive it alike.
 
     Subclasses say what one step does (`_step`) and may settle something first (`_prepare`); a step's
@@ -62,8 +63,9 @@ class SessionMachine:
     async def _prepare(self, gateway: ModelGateway, scope: CallScope) -> None:
         """Work done once before the first step (a role-play settles its task here)."""
 
+    @abstractmethod
     async def _step(self, gateway: ModelGateway, scope: CallScope) -> None:
-        raise NotImplementedError
+        """One step: a message (a role-play's turn), or a few together (a loop's samples, a round)."""
 
     def _step_key(self) -> int | str:
         """What names the next step for its seed; by default, how many messages came before it."""

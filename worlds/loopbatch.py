@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from agents.gateway.backends.base import Backend
 from agents.loops import Loop
 from agents.loops.instruct import SelfInstruct
 from agents.seeding import stable_int
+from worlds.runfolder import write_atomically
 from worlds.scenario import LoopBatchScenario, Problem, ScenarioError, problem_in_file, read_jsonl
 from worlds.sessions import loop_from_spec
 from worlds.society.batch import BatchRun, BatchSummary, already_done, run_machine
@@ -86,16 +86,6 @@ def loop_for_row(scenario: LoopBatchScenario, session_id: str, row: LoopInput) -
     spec = spec.model_copy(update={k: v for k, v in overrides.items() if v is not None and k in type(spec).model_fields})
     seed = stable_int(scenario.seed, session_id, bits=31)
     return loop_from_spec(session_id, spec, seed, task=row.text)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 async def run_loop_batch(
@@ -165,8 +155,8 @@ async def _grow_pool(batch: BatchRun, summary: BatchSummary, on_progress: Callab
         events = await run_machine(loop, batch.gateway, spec.start, step, messages=2)  # a round says two
         batch.file(f"round-{loop.progress.result.get('rounds', 0)}", events)
         pool = loop.progress.result.get("pool", [])
-        _write_atomically(folder.path / POOL_FILE, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in pool))
-        _write_atomically(checkpoint, json.dumps(loop.get_state()))
+        write_atomically(folder.path / POOL_FILE, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in pool))
+        write_atomically(checkpoint, json.dumps(loop.get_state()))
         summary.finished = len(pool) - summary.skipped
         if on_progress is not None:
             on_progress(len(pool), summary.planned)

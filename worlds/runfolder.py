@@ -15,6 +15,22 @@ from worlds.eventlog import EVENTS_FILE, EventReader
 from worlds.scenario import Scenario, SocietyScenario, load_any, load_scenario
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Replace a file so that a crash leaves the old one or the new one, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a power cut
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 class RunFolderError(InputError):
     """The path given is not a run folder (a user error)."""
 
@@ -83,19 +99,7 @@ class RunFolder:
 
     def write_snapshot(self, state: dict) -> None:
         """The whole run at a tick boundary, replaced atomically: a crash leaves the old snapshot or the new."""
-        path = self.snapshot_path
-        path.parent.mkdir(exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(json.dumps(state))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a power cut
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_atomically(self.snapshot_path, json.dumps(state))
 
     def read_snapshot(self) -> dict | None:
         return json.loads(self.snapshot_path.read_text(encoding="utf-8")) if self.snapshot_path.is_file() else None

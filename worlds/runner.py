@@ -20,10 +20,10 @@ from agents.gateway import (
 )
 from agents.gateway.backends.base import Backend
 from agents.importance import model_importance_scorer
-from memory import ChromaStore, InMemoryStore, MemoryStore, MemoryStream, build_embedder
+from memory import ChromaStore, InMemoryStore, MemoryRecord, MemoryStore, MemoryStream, build_embedder
 from worlds.engine import Engine
 from worlds.eventlog import EventWriter
-from worlds.events import EventBase, MemoryAddedEvent, RunStarted
+from worlds.events import EventBase, MemoryAddedEvent, RunEnded, RunStarted
 from worlds.runfolder import RunFolder, RunFolderError
 from worlds.scenario import Scenario
 from worlds.world import World
@@ -121,16 +121,19 @@ def store_from_log(folder: RunFolder, embedder: Embeddings, records: int | None 
                    until: datetime | None = None) -> InMemoryStore:
     """An in-memory store as it was after the log's first `records` records (or up to sim time `until`):
     every memory added, every access."""
-    store = InMemoryStore()
+    found: dict[str, MemoryRecord] = {}
     for event in folder.reader().events({"memory_added", "memory_retrieved"}):
         if (records is not None and event.seq >= records) or (until is not None and event.sim_time > until):
             break
         if isinstance(event, MemoryAddedEvent):
-            memory = event.memory
-            vector = embedder.embed_documents([memory.text])[0]
-            store.add([memory.model_copy(update={"embedding": vector})])
-        elif event.results:
-            store.touch([r.id for r in event.results if r.id in store.records], event.accessed_at)
+            found[event.memory.id] = event.memory
+        else:
+            for hit in event.results:
+                if hit.id in found:
+                    found[hit.id] = found[hit.id].model_copy(update={"last_accessed": event.accessed_at})
+    store = InMemoryStore()
+    vectors = embedder.embed_documents([m.text for m in found.values()]) if found else []
+    store.add([m.model_copy(update={"embedding": v}) for m, v in zip(found.values(), vectors)])
     return store
 
 
@@ -154,9 +157,9 @@ async def resume_run(
     from the run's cache, so the finished log is the one an uninterrupted run would have written.
     """
     scenario = folder.scenario()
-    started = next(iter(folder.reader().events({"run_started"})), None)
-    ended = [e for e in folder.reader().events({"run_ended"})]
-    if ended and ended[-1].status == "completed":
+    marks = list(folder.reader().events({"run_started", "run_ended"}))
+    started = next((e for e in marks if isinstance(e, RunStarted)), None)
+    if marks and isinstance(marks[-1], RunEnded) and marks[-1].status == "completed":
         raise RunFolderError(f"{folder.path}: this run completed; there is nothing to resume")
     state = folder.read_snapshot()
     if started is None or state is None:

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from agents.gateway import CallScope, ModelGateway
+from agents.gateway import CallScope, ChatMessage, ModelGateway
 from agents.loops.answers import final_answer, majority, normalise
 from agents.loops.base import PLACEHOLDER, Loop, LoopOptions, LoopSetup, actor_sections
 from agents.prompting import Section, assemble
@@ -71,12 +71,12 @@ class SelfConsistency(Loop):
         self.progress.result = result
         self.end("voted", scope)
 
-    async def _answer_of(self, gateway: ModelGateway, prompt: list, text: str, scope: CallScope) -> str | None:
+    async def _answer_of(self, gateway: ModelGateway, prompt: list[ChatMessage], text: str,
+                         scope: CallScope) -> str | None:
         """The sample's final answer; asked once more to state it; else a logged, counted fallback (no vote)."""
         if (answer := final_answer(text)) is not None:
             return answer
-        again = [*prompt, prompt[0].model_copy(update={"role": "assistant", "content": text}),
-                 prompt[0].model_copy(update={"role": "user", "content": RESTATE_ASK})]
+        again = [*prompt, ChatMessage(role="assistant", content=text), ChatMessage(role="user", content=RESTATE_ASK)]
         restated = await gateway.complete(again, purpose="consistency_restate", temperature=0.0, max_tokens=40,
                                           fallback="", scope=scope)
         if (answer := final_answer(restated)) is not None:

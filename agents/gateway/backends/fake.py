@@ -64,6 +64,8 @@ class SchemaSampler:
 class FakeChatBackend(Backend):
     """Answers instantly from a hash of the request; never a default, only for tests and benchmarks."""
 
+    gives_logprobs = True
+
     def __init__(
         self,
         latency: float = 0.0,
@@ -76,7 +78,6 @@ class FakeChatBackend(Backend):
         context: int = 0,
     ) -> None:
         self.name = "fake"
-        self.gives_logprobs = True
         self.latency = latency
         self.error_rate = error_rate
         self.malformed_rate = malformed_rate

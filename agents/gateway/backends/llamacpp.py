@@ -38,6 +38,8 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
 class LlamaCppBackend(Backend):
     """Runs a GGUF chat model with JSON-schema constrained decoding for structured requests."""
 
+    gives_logprobs = True
+
     def __init__(self, path: Path, name: str, n_ctx: int = 4096, timeout_s: float = 300.0) -> None:
         if not path.is_file():
             raise ModelSpecError(f"no GGUF file at {path}")
@@ -46,7 +48,6 @@ class LlamaCppBackend(Backend):
         self.n_ctx = n_ctx
         self.max_in_flight = 1
         self.timeout_s = timeout_s
-        self.gives_logprobs = True
 
     def _option_logprobs(self, llm: Any, request: ModelRequest) -> ModelReply:
         """Log-probabilities of each option's first token right after the chat prompt (evaluated from scratch)."""
