@@ -164,6 +164,7 @@ def test_cli_shows_diffusion_and_writes_graphml(tmp_path: Path):
     assert shown.exit_code == 0, shown.output
     assert "Diffusion: probe 0" in shown.stdout and "heard from Ann (c1)" in shown.stdout
     assert "source not in log" in shown.stdout and "[rain]" in shown.stdout
+    assert "Dialogue quality" in shown.stdout and "ended: farewell" in shown.stdout
     assert f"social graph → {graph_file}" in shown.stderr
     graph = nx.read_graphml(graph_file)
     assert set(graph.nodes) == {"Ann", "Bob", "Cy", "Dee"}
@@ -173,6 +174,9 @@ def test_cli_shows_diffusion_and_writes_graphml(tmp_path: Path):
     report = json.loads(as_json.stdout)
     assert report["diffusion"][0]["answers"][1]["exposure"]["speaker"] == "Ann"
     assert report["purposes"]["utterance"]["prompt_tokens_mean"] == 300.0
+    quality = report["quality"]
+    assert (quality["conversations"], quality["lines"], quality["end_reasons"]) == (1, 3, {"farewell": 1.0})
+    assert quality["self_address_rate"] == 0.0 and quality["echo_rate"] == 0.0
 
 
 def test_a_real_run_shows_who_heard_the_picnic_from_whom(tmp_path: Path):

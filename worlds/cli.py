@@ -27,6 +27,7 @@ from rich.table import Table
 
 from memory.errors import InputError
 from worlds.clock import Clock
+from worlds.corpus.quality import QualityReport
 from worlds.diffusion import ProbeAnswerReport, ProbeDiffusion
 from worlds.engine import Engine
 from worlds.events import EventBase
@@ -335,6 +336,8 @@ def _print_stats(report: RunStats) -> None:
     if report.agents:
         out.print(_agents_table(report))
     out.print(_purposes_table(report))
+    if report.quality.dialogues:
+        out.print(_quality_table(report.quality))
     for probe in report.diffusion:
         out.print(_diffusion_table(probe))
         if probe.spread:
@@ -395,6 +398,27 @@ def _purposes_table(report: RunStats) -> Table:
         purposes.add_row(escape(name), str(p.calls), str(p.cached), f"{p.prompt_tokens_mean:.1f}",
                          str(p.prompt_tokens_max), str(p.tokens), f"{p.latency_s:.2f}")
     return purposes
+
+
+def _quality_table(quality: QualityReport) -> Table:
+    table = Table(title="Dialogue quality (ended conversations and role-play sessions)", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("dialogues", f"{quality.dialogues} ({quality.conversations} conversations, "
+                      f"{quality.roleplay_sessions} role-play)"),
+        ("mean lines per dialogue", f"{quality.mean_lines:.2f}"),
+        *((f"ended: {reason}", f"{share:.0%}") for reason, share in quality.end_reasons.items()),
+        ("self-address rate", f"{quality.self_address_rate:.1%}"), ("echo rate", f"{quality.echo_rate:.1%}"),
+        ("truncated lines", f"{quality.truncated_rate:.1%}"),
+        ("distinct-1 / distinct-2", f"{quality.distinct_1:.3f} / {quality.distinct_2:.3f}"),
+        ("near-duplicate dialogues", f"{quality.near_duplicate_rate:.1%}"),
+    ]
+    if quality.role_flip_rate is not None:
+        rows.append(("role-play sessions with a role flip", f"{quality.role_flip_rate:.1%}"))
+    for label, value in rows:
+        table.add_row(escape(label), value)
+    return table
 
 
 #: Colour of an answer's verdict: the fact found in it (green), missing (red), found but unexplained (yellow).

@@ -3,91 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
+
 from pydantic import BaseModel
 
 from agents.persona import Persona
-from worlds.events import (
-    ConversationEnded,
-    ConversationStarted,
-    RunStarted,
-    SessionEnded,
-    SessionMessage,
-    SessionStarted,
-    Utterance,
-)
+from worlds.corpus.dialogues import HarvestedConversation, HarvestedSession, read_conversations, read_sessions
 from worlds.harvest_loops import HarvestFormat, LoopHarvestOptions, chat_record, loop_records
 from worlds.runfolder import RunFolder
-
-_CONVERSATION_KINDS = {"run_started", "conversation_started", "utterance", "conversation_ended"}
-_SESSION_KINDS = {"run_started", "session_started", "session_message", "session_ended"}
-
-
-class HarvestedConversation(BaseModel):
-    """A conversation as read back from the log; `sim_end` and `end_reason` stay unset if it never ended."""
-
-    run: str
-    scenario: str
-    model: str
-    conversation_id: str
-    place: str
-    participants: list[str]
-    sim_start: datetime
-    sim_end: datetime | None = None
-    end_reason: str | None = None
-    lines: list[tuple[str, str]]
-
-
-def read_conversations(folder: RunFolder) -> Iterator[HarvestedConversation]:
-    """Every conversation in the closed part of a run's log, in the order they ended; open ones (no end) last."""
-    run = scenario = model = ""
-    open_: dict[str, HarvestedConversation] = {}
-    for event in folder.reader().events(_CONVERSATION_KINDS, complete_ticks_only=True):
-        if isinstance(event, RunStarted):
-            run, scenario, model = event.run_id, event.scenario, event.model
-        elif isinstance(event, ConversationStarted):
-            open_[event.conversation_id] = HarvestedConversation(
-                run=run, scenario=scenario, model=model, conversation_id=event.conversation_id,
-                place=event.place, participants=event.agents, sim_start=event.sim_time, lines=[],
-            )
-        elif isinstance(event, Utterance) and event.conversation_id in open_:
-            open_[event.conversation_id].lines.append((event.speaker, event.text))
-        elif isinstance(event, ConversationEnded) and event.conversation_id in open_:
-            done = open_.pop(event.conversation_id)
-            done.sim_end, done.end_reason = event.sim_time, event.reason
-            yield done
-    yield from open_.values()
-
-
-class HarvestedSession(BaseModel):
-    """A role-play session as read back from the log: roles, tasks, turns and why it stopped."""
-
-    run: str
-    scenario: str
-    model: str
-    start: SessionStarted
-    turns: list[SessionMessage]
-    end: SessionEnded | None = None
-
-
-def read_sessions(folder: RunFolder) -> Iterator[HarvestedSession]:
-    """Every role-play session in the closed part of a log, in the order they ended; unended ones last."""
-    run = scenario = model = ""
-    open_: dict[str, HarvestedSession] = {}
-    for event in folder.reader().events(_SESSION_KINDS, complete_ticks_only=True):
-        if isinstance(event, RunStarted):
-            run, scenario, model = event.run_id, event.scenario, event.model
-        elif isinstance(event, SessionStarted):
-            open_[event.session_id] = HarvestedSession(run=run, scenario=scenario, model=model, start=event, turns=[])
-        elif isinstance(event, SessionMessage) and event.session_id in open_:
-            open_[event.session_id].turns.append(event)
-        elif isinstance(event, SessionEnded) and event.session_id in open_:
-            done = open_.pop(event.session_id)
-            done.end = event
-            yield done
-    yield from open_.values()
 
 
 def session_record(session: HarvestedSession, fmt: HarvestFormat, personas: dict[str, Persona],

@@ -6,6 +6,8 @@ from collections import Counter, defaultdict
 
 from pydantic import BaseModel, Field, computed_field
 
+from worlds.corpus.dialogues import dialogues
+from worlds.corpus.quality import QualityReport, measure
 from worlds.diffusion import HOUR, DiffusionTracker, ProbeDiffusion
 from worlds.eventlog import EventReader
 from worlds.events import (
@@ -107,6 +109,8 @@ class RunStats(BaseModel):
     agents: dict[str, AgentStats] = Field(default_factory=dict)
     #: One entry per scenario probe, in scenario order; empty without a scenario.
     diffusion: list[ProbeDiffusion] = Field(default_factory=list)
+    #: How good the ended conversations and role-play sessions are as training data.
+    quality: QualityReport = Field(default_factory=QualityReport)
 
 
 _FAILURE_FIELD = {
@@ -194,6 +198,7 @@ def compute_stats(source: RunFolder | EventReader) -> RunStats:
     stats.session_ends = dict(sorted(ends.items()))
     stats.agents = dict(sorted(agents.items()))
     stats.purposes = dict(sorted(purposes.items()))
+    stats.quality = measure(dialogues(reader))
     if scenario:
         start, covered = scenario.clock.start, scenario.clock.step * stats.ticks
         stats.sim_hours = covered / HOUR

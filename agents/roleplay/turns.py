@@ -103,6 +103,11 @@ def _trailing(turns: list[Turn], test) -> int:
     return count
 
 
+def flips_role(turn: Turn) -> bool:
+    """An assistant that gives instructions has swapped places with its user (CAMEL's role flipping)."""
+    return turn.role == "assistant" and bool(instruction_of(turn.content))
+
+
 def stop_reason(turns: list[Turn], rules: RoleplayOptions, tokens: int) -> EndReason | None:
     """The rule the transcript has just broken, if any, checked in a fixed order after each message."""
     if not turns:
@@ -112,7 +117,7 @@ def stop_reason(turns: list[Turn], rules: RoleplayOptions, tokens: int) -> EndRe
         return "task_done"
     if rules.stop_on_repetition and repeats_earlier(turns):
         return "repetition"
-    flips = sum(1 for t in turns if t.role == "assistant" and instruction_of(t.content))
+    flips = sum(1 for t in turns if flips_role(t))
     if flips >= rules.role_flips:
         return "role_flip"
     users = [t for t in turns if t.role == "user"]
