@@ -7,7 +7,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 SCENARIO ?= scenarios/valentines.yaml
 UNTIL ?= 2023-02-13T09:00
 
-.PHONY: setup setup-dev run test bench clean
+.PHONY: setup setup-dev setup-browser run test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ setup: $(BIN)/python
 
 setup-dev: $(BIN)/python
 	$(BIN)/pip install -q -e ".[embedded,dev]"
+
+# Debian's chromium for the replay page's browser tests (playwright drives it; nothing is downloaded by playwright).
+setup-browser: setup-dev
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q chromium chromium-driver
 
 run: setup
 	$(BIN)/simulacra run $(SCENARIO) --until $(UNTIL)

@@ -1,5 +1,6 @@
 """Timelines: how fast `inspect` picks one agent's events out of a long log (and that memory stays flat), what
-writing snapshots costs a run, and how long `resume` takes after a kill at mid-day. Prints one JSON object with --json.
+writing snapshots costs a run, how long `resume` takes after a kill at mid-day, and what the replay page of a day
+costs to write and to open in headless chromium. Prints one JSON object with --json.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ import yaml
 from agent_day import town
 from report import emit
 from agents.agent import Agent
-from worlds.runfolder import RunFolder
+from worlds.runfolder import RunFolder, write_atomically
 from worlds.runner import execute_run, resume_run
 from worlds.scenario import Scenario
+from worlds.timeline.replay import build_replay
+from worlds.timeline.replay_page import render_page
 from worlds.timeline.select import EventFilter, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/chromium.py
+from tests.chromium import launch, missing, sync_playwright  # noqa: E402
 
 
 def synthetic_log(path: Path, events: int) -> tuple[int, str]:
@@ -108,9 +114,42 @@ def resume_after_kill(kill_at: int) -> tuple[float, int]:
         return time.perf_counter() - started, report.from_tick
 
 
+def replay_figures(days: int) -> dict:
+    """`simulacra replay` of the 25-agent town over `days`: writing the page, its size, and chromium's time to draw it."""
+    scenario = town(25, 1, "2023-03-06T05:00", f"2023-03-{6 + days:02d}T05:00", "memory")
+    with tempfile.TemporaryDirectory() as out:
+        run_dir = asyncio.run(execute_run(scenario, Path(out), model="fake")).run_dir
+        page = Path(out) / "replay.html"
+        started = time.perf_counter()
+        write_atomically(page, render_page(build_replay(RunFolder.open(run_dir), lambda _: None)))
+        seconds = time.perf_counter() - started
+        with (run_dir / "events.jsonl").open("rb") as log:
+            events = sum(1 for _ in log)
+        return {"replay_days": days, "replay_events": events, "replay_html_s": round(seconds, 3),
+                "replay_html_mb": round(page.stat().st_size / 2**20, 2), "page_load_ms": page_load_ms(page)}
+
+
+def page_load_ms(page: Path, loads: int = 3) -> float | None:
+    """Median over fresh tabs of the page's own clock from navigation start to everything drawn; None without chromium."""
+    if missing():
+        print(f"page_load_ms left out: no {' and no '.join(missing())}", file=sys.stderr)
+        return None
+    times = []
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        for _ in range(loads):
+            tab = browser.new_page(viewport={"width": 1440, "height": 1000})
+            tab.goto(page.as_uri())
+            times.append(float(tab.wait_for_selector("body[data-ready]").get_attribute("data-ready")))
+            tab.close()
+        browser.close()
+    return sorted(times)[len(times) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--replay-days", type=int, default=1, help="simulated days of the town the replay page shows")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -131,6 +170,7 @@ def main() -> None:
     with SnapshotTimer() as timer:
         day = day_seconds(DEFAULT_EVERY)
     resume_s, from_tick = resume_after_kill(75)
+    replay = replay_figures(args.replay_days)
     result = {"benchmark": "timelines", "events": events, "log_mb": round(size_mb, 1), "agent": agent,
               "python": platform.python_version(), "machine": platform.machine(),
               "inspect_agent_s": round(agent_s, 3), "agent_events": found,
@@ -140,7 +180,8 @@ def main() -> None:
               "day_s_without_snapshots": round(without, 2), "day_s_with_snapshots": round(with_snapshots, 2),
               "snapshot_overhead_pct": round(100 * (with_snapshots - without) / without, 1),
               "snapshot_time_pct": round(100 * timer.seconds / day, 2),
-              "resume_s": round(resume_s, 2), "resumed_from_tick": from_tick, "killed_at_tick": 75}
+              "resume_s": round(resume_s, 2), "resumed_from_tick": from_tick, "killed_at_tick": 75,
+              **replay}
     emit(result, args.json)
 
 

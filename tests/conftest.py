@@ -103,3 +103,12 @@ async def rate_strawberry(gateway: ModelGateway, agent: str) -> tuple[Verdict, l
         scope=CallScope(agent, 3, records.append),
     )
     return verdict, records
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """A skipped browser test is one `s` among many dots: repeat why, in yellow, where nobody can miss it."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", []) if "browser" in report.keywords]
+    if skipped:
+        reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+        terminalreporter.write_sep("!", f"WARNING: {len(skipped)} browser tests skipped", yellow=True, bold=True)
+        terminalreporter.write_line(reason, yellow=True)

@@ -36,7 +36,12 @@ class EchoFake(Backend):
     async def generate(self, request: ModelRequest) -> ModelReply:
         prompt = "\n".join(m.content for m in request.messages)
         schema = (request.json_schema or {}).get("title", "")
-        text = json.dumps(self._structured(schema, prompt)) if schema else self._free(prompt)
+        if schema:
+            text = json.dumps(self._structured(schema, prompt))
+        elif " chatting with " in request.messages[0].content:
+            text = self._line(request)
+        else:
+            text = self._free(prompt)
         return ModelReply(text=text, prompt_tokens=len(prompt.split()), completion_tokens=len(text.split()))
 
     def _structured(self, schema: str, prompt: str) -> dict:
@@ -47,15 +52,10 @@ class EchoFake(Backend):
             return {"actions": [{"minutes": 15, "action": "sit and chat", "object": "", "object_state": ""}]}
         if schema == "Reaction":
             return {"decision": "talk", "reason": "a friendly face"}
-        if schema == "NextLine":
-            said = re.search(r"Dialogue so far:\n(.*?)(\n\n|$)", prompt, re.S)
-            turn = 1 + (len(said.group(1).splitlines()) if said else 0)
-            mind = _bullets(prompt, "On ")
-            line = f"Turn {turn}: " + (" ".join(mind) if mind else "hello there")
-            return {"line": line[:400], "end_conversation": False}
         if schema == "ConversationDigest":
             said = re.search(r"The conversation:\n(.*?)(\n\n|$)", prompt, re.S)
-            return {"summary": (said.group(1) if said else "we talked")[:300], "relationship": "a friend"}
+            summary = " / ".join(said.group(1).splitlines()) if said else "we talked"
+            return {"summary": summary[:300], "relationship": "a friend"}
         if schema == "ImportanceScores":
             count = len(re.findall(r"^\d+\. ", prompt, re.M))
             return {"scores": [5] * count}
@@ -64,6 +64,20 @@ class EchoFake(Backend):
         if schema == "Insights":
             return {"insights": [{"insight": "Life is busy.", "evidence": [1]}]}
         raise AssertionError(f"EchoFake has no answer for schema {schema!r}")
+
+    def _line(self, request: ModelRequest) -> str:
+        """A conversation line: its turn number, then what is on the speaker's mind and not yet said.
+
+        Plans are left out (everyone's look alike, and people seldom recite them); the speaker's own name
+        becomes "I", as a speaker would put it.
+        """
+        system, *history = request.messages
+        turn = 1 + sum(1 for m in history if not m.content.startswith("("))
+        speaker = re.match(r"You are (\S+)", system.content).group(1).rstrip(",")
+        said = "\n".join(m.content for m in history)
+        fresh = [b for b in _bullets(system.content, "On ") if b not in said and " plan" not in b]
+        news = re.sub(rf"\b{re.escape(speaker)}\b", "I", " ".join(fresh)) if fresh else "hello there"
+        return f"Turn {turn}: {news}"
 
     def _free(self, prompt: str) -> str:
         return " ".join(_bullets(prompt, "")) or "I don't know."

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from worlds.cli import app
-from worlds.harvest import harvest
+from worlds.corpus.filters import HarvestFilters
+from worlds.harvest import HarvestOptions, harvest
 from worlds.harvest_loops import LoopHarvestOptions
 from worlds.loopbatch import POOL_FILE, run_loop_batch
 from worlds.runfolder import RunFolder
@@ -152,7 +153,7 @@ def test_loop_sessions_harvest_in_the_shape_their_data_is_used(tmp_path: Path) -
     assert [m["role"] for m in records[0]["messages"]] == ["system", "user", "assistant"]
     assert records[0]["metadata"]["kind"] == "self_eval" and records[0]["metadata"]["loop_result"]["p_true"] == p_true["a"]
     cut = sorted(p_true.values())[1]
-    counts = harvest([RunFolder(folder)], "openai", out, loop_options=LoopHarvestOptions(min_p_true=cut))
+    counts = harvest([RunFolder(folder)], "openai", out, HarvestOptions(filters=HarvestFilters(min_p_true=cut)))
     assert counts.written == sum(1 for p in p_true.values() if p >= cut) == 1
 
 

@@ -5,16 +5,8 @@ from __future__ import annotations
 import pytest
 
 from worlds.corpus.dedup import NearDuplicates, normalised_hash
-from worlds.corpus.quality import (
-    Dialogue,
-    Line,
-    echoes,
-    figures,
-    measure,
-    names_self,
-    repeated_trigram_share,
-    truncated,
-)
+from agents.cognition.lines import echoes, names_self, truncated
+from worlds.corpus.quality import Dialogue, Line, figures, measure, repeated_trigram_share
 
 
 def dialogue(*lines: tuple[str, str], kind: str = "conversation", end: str | None = "farewell",

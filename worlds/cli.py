@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -31,17 +32,23 @@ from worlds.corpus.quality import QualityReport
 from worlds.diffusion import ProbeAnswerReport, ProbeDiffusion
 from worlds.engine import Engine
 from worlds.events import EventBase
-from worlds.harvest import HarvestFormat, harvest
+from worlds.fork import Fork, check_same_scenario, fork_run, plan_fork
+from worlds.corpus.filters import HarvestFilters
+from worlds.corpus.formats import HarvestFormat
+from worlds.harvest import HarvestOptions, HarvestReport, harvest
 from worlds.harvest_loops import LoopHarvestOptions
-from worlds.runfolder import RunFolder
+from worlds.runfolder import RunFolder, write_atomically
 from worlds.runner import ResumeReport, RunSummary, execute_run, resume_run
 from worlds.loopbatch import batch_inputs, run_loop_batch
 from worlds.scenario import LoopBatchScenario, Scenario, ScenarioError, SocietyScenario, load_any
 from worlds.social import social_graph_from_log
 from worlds.society.batch import role_pairs, run_batch
 from worlds.stats import RunStats, compute_stats
+from worlds.timeline.diff import diff_runs, print_diff
 from worlds.timeline.inspect import checked_filter, inspect_run
 from worlds.timeline.interview import INTERVIEWS_FILE, interview
+from worlds.timeline.replay import build_replay
+from worlds.timeline.replay_page import render_page
 from worlds.timeparse import format_duration, parse_moment
 
 app = typer.Typer(
@@ -51,7 +58,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True, emoji=False)  # a message quoting `:end:` stays text
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_BAD_INPUT = 2
@@ -161,6 +168,12 @@ def run(
     replay: Annotated[
         Path | None, typer.Option(help="Answer every model call from this earlier run's cache; never call a model.")
     ] = None,
+    fork: Annotated[
+        str | None, typer.Option(metavar="RUN@TIME", help="Start from RUN's state at sim time TIME (a new folder).")
+    ] = None,
+    edits: Annotated[
+        list[str], typer.Option("--set", metavar="PATH=VALUE", help="With --fork: an edit made at TIME (repeatable).")
+    ] = [],  # noqa: B006
 ) -> None:
     """Run a scenario into a new run folder, with a progress bar over simulated time.
 
@@ -168,14 +181,22 @@ def run(
     command resumes it there, skipping every session already written.
     """
     loaded = load_any(scenario)
+    if edits and fork is None:
+        raise InputError("--set makes an edit in a fork: give --fork RUN@TIME too")
     if isinstance(loaded, SocietyScenario | LoopBatchScenario):
-        if until or replay or embeddings:
-            raise InputError("--until, --replay and --embeddings apply to world runs, not to a batch")
+        if until or replay or embeddings or fork:
+            raise InputError("--until, --replay, --fork and --embeddings apply to world runs, not to a batch")
         loaded = loaded.model_copy(update={"seed": seed}) if seed is not None else loaded
         if isinstance(loaded, SocietyScenario):
             _run_batch(loaded, out_dir, model)
         else:
             _run_loop_batch(loaded, scenario, out_dir, model)
+        return
+    if fork is not None:
+        if model or embeddings or seed is not None or replay:
+            raise InputError("--fork runs with its parent's model, embeddings and seed: leave out --model, "
+                             "--embeddings, --seed and --replay")
+        _run_fork(loaded, scenario, fork, edits, until, out_dir)
         return
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
@@ -188,6 +209,22 @@ def run(
     err.print(f"[bold]simulacra[/bold] {_summary_line(loaded, stop)}", highlight=False)
     summary = asyncio.run(_run_with_progress(loaded, out_dir, model, embeddings, stop, replay_from))
     _print_run_summary(summary, loaded.clock.ticks_until(stop))
+
+
+def _run_fork(loaded: Scenario, path: Path, fork: str, edits: list[str], until: str | None, out_dir: Path) -> None:
+    """`run --fork RUN@TIME`: every input checked against the parent before a folder is made."""
+    parent_path, at_sign, at = fork.rpartition("@")
+    if not at_sign or not parent_path:
+        raise InputError(f"--fork {fork}: give RUN@TIME, such as runs/town-20230213-090000@2023-02-13T12:00")
+    parent = RunFolder.open(Path(parent_path))
+    clock = parent.scenario().clock
+    planned = plan_fork(parent, at, edits, _stop_time(until, clock) if until else None)
+    check_same_scenario(loaded, path, planned)
+    err.print(f"[bold]simulacra[/bold] fork of {escape(parent_path)} at {planned.origin.at:%Y-%m-%d %H:%M} (tick "
+              f"{planned.origin.tick}), {len(edits)} edits; {_summary_line(planned.scenario, planned.stop)}",
+              highlight=False)
+    summary = asyncio.run(_run_with_progress(planned.base, out_dir, None, None, planned.stop, None, planned))
+    _print_run_summary(summary, clock.ticks_until(planned.stop))
 
 
 def _stop_on_ctrl_c(loop: asyncio.AbstractEventLoop) -> Callable[[Engine], None]:
@@ -213,6 +250,7 @@ async def _run_with_progress(
     embeddings: str | None,
     stop: datetime,
     replay_from: RunFolder | None,
+    fork: Fork | None = None,
 ) -> RunSummary:
     clock = scenario.clock
     lines = 0
@@ -231,6 +269,8 @@ async def _run_with_progress(
 
     with progress:
         try:
+            if fork is not None:
+                return await fork_run(fork, out_dir, on_engine=hook_engine, on_tick=on_tick)
             return await execute_run(
                 scenario, out_dir, model=model, embeddings=embeddings, until=stop, replay_from=replay_from,
                 on_engine=hook_engine, on_tick=on_tick,
@@ -332,6 +372,10 @@ def _print_stats(report: RunStats) -> None:
         f"[bold]{report.run}[/bold] ({report.scenario}, model {report.model}): {report.status}, {report.ticks} ticks",
         highlight=False,
     )
+    if report.forked_from is not None:
+        origin = report.forked_from
+        out.print(f"forked from {escape(origin.parent)} at {origin.at:%Y-%m-%d %H:%M} (tick {origin.tick}): "
+                  f"{escape('; '.join(origin.edits) or 'no edits')}", highlight=False)
     out.print(_totals_table(report))
     if report.agents:
         out.print(_agents_table(report))
@@ -548,34 +592,155 @@ def interview_command(
     out.print(f"saved to {run_dir / INTERVIEWS_FILE}", highlight=False)
 
 
+@app.command()
+@friendly_errors
+def replay(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A world run folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("replay.html"),
+) -> None:
+    """One self-contained HTML page of a run: lanes over sim time, a scrubber, the place graph, transcripts, plots."""
+    folder = RunFolder.open(run_dir)
+    target = _output_file(output, "--output")
+    model = build_replay(folder, lambda message: err.print(f"[yellow]{escape(message)}[/yellow]", highlight=False))
+    page = render_page(model)
+    try:
+        write_atomically(target, page)
+    except OSError as exc:
+        raise InputError(f"--output {output}: cannot write it: {exc.strerror or exc}") from None
+    talks = sum(1 for d in model.dialogues if d.kind == "conversation")
+    out.print(f"[green]replay[/green] → {escape(str(output))} ({len(page.encode()) / 1024:.0f} KB): "
+              f"{len(model.agents)} agents, {len(model.frames)} ticks, {talks} conversations, "
+              f"{len(model.dialogues) - talks} sessions, {len(model.reflections)} reflections, "
+              f"{len(model.probes)} probes", highlight=False)
+
+
+@app.command("diff")
+@friendly_errors
+def diff_command(
+    run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="A run folder.")],
+    run_b: Annotated[Path, typer.Argument(metavar="RUN_B", help="Another run folder (a fork of RUN_A, say).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+) -> None:
+    """Where two runs' timelines part, agent by agent, and how their probe answers and diffusion differ."""
+    first, second = RunFolder.open(run_a), RunFolder.open(run_b)
+
+    def skipped(path: Path, number: int, why: str) -> None:
+        err.print(f"[yellow]{escape(str(path))}:{number}: skipped: {why}[/yellow]", highlight=False)
+
+    report = diff_runs(first, second, skipped)
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+    else:
+        print_diff(report, out)
+
+
 @app.command("harvest")
 @friendly_errors
 def harvest_command(
-    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="One or more run folders.")],
-    fmt: Annotated[HarvestFormat, typer.Option("--format", help="openai (chat messages) or sharegpt.")] = "openai",
-    output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write.")] = Path("corpus.jsonl"),
-    min_turns: Annotated[int, typer.Option(help="Skip conversations and sessions with fewer lines.")] = 2,
-    metadata: Annotated[bool, typer.Option(help="Attach run/participants/place/time metadata.")] = True,
-    with_thoughts: Annotated[bool, typer.Option(help="Self-Align: keep the thoughts before each answer.")] = False,
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="One or more run folders (runs/* works).")],
+    fmt: Annotated[HarvestFormat, typer.Option(
+        "--format", help="openai, sharegpt, parquet (openai messages), alpaca or dpo; see docs/harvest.md.")] = "openai",
+    output: Annotated[Path, typer.Option("-o", "--output", help="Corpus file to write.")] = Path("corpus.jsonl"),
+    assistant: Annotated[str, typer.Option(
+        help="Who plays the assistant in a conversation: answerer, first, an agent's NAME, or both.")] = "answerer",
+    min_turns: Annotated[int, typer.Option(help="Drop dialogues with fewer lines.")] = 2,
+    max_turns: Annotated[int | None, typer.Option(help="Drop dialogues with more lines.")] = None,
+    end_reason: Annotated[list[str], typer.Option(
+        help="Keep only dialogues that ended for this reason (repeatable).")] = [],  # noqa: B006
+    max_self_address: Annotated[float | None, typer.Option(
+        help="Drop dialogues whose share of self-addressing lines is above this (0-1).")] = None,
+    max_echo: Annotated[float | None, typer.Option(help="Drop dialogues whose share of echoed lines is above this.")] = None,
+    max_role_flips: Annotated[int | None, typer.Option(help="Drop role-play sessions with more role flips.")] = None,
+    max_repetition: Annotated[float | None, typer.Option(
+        help="Drop dialogues whose repeated-trigram share is above this (0-1).")] = None,
+    min_chars: Annotated[int | None, typer.Option(help="Drop dialogues with a turn shorter than this.")] = None,
+    max_chars: Annotated[int | None, typer.Option(help="Drop dialogues with a turn longer than this.")] = None,
     min_p_true: Annotated[
         float | None, typer.Option(help="Self-Eval: keep only answers whose P(True) is at least this.")
     ] = None,
+    dedup: Annotated[bool, typer.Option(help="Drop exact and near copies across all the runs.")] = True,
+    dedup_threshold: Annotated[float, typer.Option(help="Near copy: estimated Jaccard similarity at least this.")] = 0.8,
+    dedup_ngram: Annotated[int, typer.Option(help="Near copy: compare word n-grams of this size.")] = 3,
+    test_fraction: Annotated[float, typer.Option(
+        help="Share of dialogues for FILE's .test sibling, chosen by a hash of run and dialogue id.")] = 0.0,
+    provenance: Annotated[bool, typer.Option(
+        help="Per turn, the memories the speaker had just retrieved (ids and text), in the metadata.")] = False,
+    metadata: Annotated[bool, typer.Option(help="Attach run/participants/place/time metadata.")] = True,
+    with_thoughts: Annotated[bool, typer.Option(help="Self-Align: keep the thoughts before each answer.")] = False,
     failing_code: Annotated[bool, typer.Option(help="Self-Debug: keep sessions whose tests never passed.")] = False,
+    strict: Annotated[bool, typer.Option(help="A run that cannot be read stops the harvest (exit 2).")] = False,
+    card: Annotated[bool, typer.Option(help="Write a dataset card (README.md and a PNG) beside the corpus.")] = True,
+    license_: Annotated[str, typer.Option("--license", help="The card's license field.")] = "other",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
-    """Turn every conversation, role-play session and Self-* loop in the runs into corpus records."""
-    folders = [RunFolder.open(path) for path in runs]
-    options = LoopHarvestOptions(with_thoughts=with_thoughts, min_p_true=min_p_true, failing_code=failing_code)
-    counts = harvest(folders, fmt, _output_file(output, "--output"), min_turns=min_turns, with_metadata=metadata,
-                     loop_options=options)
-    talks = counts.written - counts.sessions - counts.loops
-    out.print(f"[green]{counts.written}[/green] records → {output} ({fmt}): {talks} conversations, "
-              f"{counts.sessions} role-play sessions, {counts.loops} from Self-* loops", highlight=False)
-    if counts.loops_left_out:
-        out.print(f"[yellow]{counts.loops_left_out} Self-* sessions gave no record[/yellow] (a failed end, a "
-                  "placeholder message, failing code, or a filter)", highlight=False)
-    if counts.unfinished:
-        out.print(f"[yellow]{counts.unfinished} unfinished conversations or sessions skipped[/yellow] "
+    """Turn the runs' conversations, role-play sessions and Self-* loops into a filtered, deduplicated corpus."""
+    options = _harvest_options(**{k: v for k, v in locals().items() if k not in ("runs", "fmt", "output", "as_json")})
+    if provenance and (fmt == "dpo" or not metadata):
+        raise InputError("--provenance: the memories go in each record's metadata, per turn; dpo records have no "
+                         "turns, and --no-metadata leaves no metadata")
+    progress = Progress(TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[items]} dialogues"), TimeElapsedColumn(), console=err)
+    task = progress.add_task("harvest", total=len(runs), items=0)
+    finished_items = 0
+
+    def on_progress(run: str, items: int, finished: bool) -> None:
+        nonlocal finished_items
+        progress.update(task, description=escape(run), items=finished_items + items, advance=int(finished))
+        finished_items += items if finished else 0
+
+    with progress:
+        report = harvest(runs, fmt, _output_file(output, "--output"), options, on_progress=on_progress)
+    for why in report.skipped_runs:
+        err.print(f"[yellow]skipped[/yellow] {escape(why)}", highlight=False)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return
+    _print_harvest(report, fmt, output)
+
+
+def _harvest_options(**given: Any) -> HarvestOptions:
+    """The command's options as the harvest takes them; an out-of-range value is an input error (exit 2)."""
+    try:
+        return HarvestOptions(
+            assistant=given["assistant"], with_metadata=given["metadata"], provenance=given["provenance"],
+            dedup=given["dedup"], dedup_threshold=given["dedup_threshold"], dedup_ngram=given["dedup_ngram"],
+            test_fraction=given["test_fraction"], strict=given["strict"], card=given["card"],
+            license=given["license_"],
+            loops=LoopHarvestOptions(with_thoughts=given["with_thoughts"], failing_code=given["failing_code"]),
+            filters=HarvestFilters(
+                min_turns=given["min_turns"], max_turns=given["max_turns"], end_reasons=given["end_reason"],
+                max_self_address=given["max_self_address"], max_echo=given["max_echo"],
+                max_role_flips=given["max_role_flips"], max_repetition=given["max_repetition"],
+                min_chars=given["min_chars"], max_chars=given["max_chars"], min_p_true=given["min_p_true"]),
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise InputError(f"--{str(problem['loc'][-1]).replace('_', '-')}: {problem['msg']}") from None
+
+
+def _print_harvest(report: HarvestReport, fmt: str, output: Path) -> None:
+    talks = report.conversations
+    out.print(f"[green]{report.written}[/green] records → {output} ({fmt}): {talks} conversations, "
+              f"{report.sessions} role-play sessions, {report.loops} from Self-* loops", highlight=False)
+    table = Table(title="Harvest", show_header=False)
+    table.add_column("step")
+    table.add_column("dialogues", justify="right")
+    table.add_row("read", str(report.read))
+    for why, count in report.removed.items():
+        table.add_row(f"removed: {escape(why)}", f"[yellow]{count}[/yellow]" if count else "0")
+    table.add_row("[bold]kept[/bold]", f"[bold]{report.kept}[/bold]")
+    for split, count in report.records.items():
+        table.add_row(f"records: {split}", str(count))
+    out.print(table)
+    if report.loops_left_out:
+        out.print(f"[yellow]{report.loops_left_out} Self-* sessions gave no record[/yellow] (a failed end, a "
+                  "placeholder message, or failing code)", highlight=False)
+    if report.unfinished:
+        out.print(f"[yellow]{report.unfinished} unfinished conversations or sessions skipped[/yellow] "
                   f"(no end in the log)", highlight=False)
+    out.print("wrote " + ", ".join(escape(f) for f in report.files), highlight=False)
 
 
 def main() -> None:

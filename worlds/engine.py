@@ -64,7 +64,7 @@ class Engine:
         status = "completed"
         try:
             if self.next_tick == 0:
-                await self._seed_memories()
+                await self.seed_memories()
             while self.next_tick < total:
                 if self.stop_requested:
                     status = "interrupted"
@@ -84,7 +84,7 @@ class Engine:
             raise
         return await self._finish(status, "")
 
-    async def _seed_memories(self) -> None:
+    async def seed_memories(self) -> None:
         """The scenario's starting memories become the first records of each stream (once per run folder)."""
         ctx = self.context(0)
         for name, agent in sorted(self.agents.items()):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from memory.errors import InputError
-from worlds.events import EVENT_ADAPTER, Event, EventBase
+from worlds.events import EVENT_ADAPTER, LOG_FORMAT, Event, EventBase
 
 EVENTS_FILE = "events.jsonl"
 #: Records that end a unit the engine writes and syncs at once: a tick, or the run's closing block.
@@ -22,6 +22,23 @@ class LogExtent(NamedTuple):
 
     complete: int
     total: int
+
+
+class LogFormatError(InputError):
+    """A log written by a newer simulacra, in a format this one may misread."""
+
+
+def check_log_format(path: Path) -> None:
+    """Refuse a log whose `run_started` (its first record) names a newer format; a log without one is format 1."""
+    try:
+        with path.open("rb") as handle:
+            first = json.loads(handle.readline() or b"{}")
+    except (OSError, ValueError):
+        return  # unreadable or not JSON: the reader that follows reports it, by line
+    version = first.get("log_format", 1) if isinstance(first, dict) and first.get("kind") == "run_started" else 1
+    if not isinstance(version, int) or version > LOG_FORMAT:
+        raise LogFormatError(f"{path}: written by a newer simulacra (log format {version}, this one reads up to "
+                             f"{LOG_FORMAT})")
 
 
 class EventWriter:

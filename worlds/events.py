@@ -29,6 +29,8 @@ from memory.reports import (
 
 #: Fields that vary with the machine rather than the simulation; ignored when comparing logs.
 WALL_CLOCK_FIELDS = frozenset({"wall_time", "latency_s", "run_id", "out_dir"})
+#: The log format this code writes, and the newest it reads; bump it when an older reader would misread a log.
+LOG_FORMAT = 1
 
 
 class EventBase(BaseModel):
@@ -41,13 +43,26 @@ class EventBase(BaseModel):
     agents: list[str] = Field(default_factory=list)
 
 
+class ForkOrigin(BaseModel):
+    """Where a fork came from: the parent run, the tick boundary it starts at, and the `--set` edits made there."""
+
+    parent: str
+    parent_run: str
+    at: datetime
+    tick: int
+    edits: list[str] = Field(default_factory=list)
+
+
 class RunStarted(EventBase):
     kind: Literal["run_started"] = "run_started"
+    #: What every writer writes; a log from before the field existed is format 1 (`check_log_format`).
+    log_format: int = LOG_FORMAT
     run_id: str
     scenario: str
     seed: int
     model: str
     until: datetime
+    fork: ForkOrigin | None = None
 
 
 class RunEnded(EventBase):

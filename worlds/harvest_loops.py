@@ -1,38 +1,28 @@
-"""Self-* loop sessions become training records, each loop in the shape its data is used in."""
+"""Self-* loop sessions become training samples, each loop in the shape its data is used in."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
 from agents.loops.answers import final_answer, normalise
 from agents.loops.base import PLACEHOLDER
+from worlds.corpus.samples import Sample
 from worlds.events import SessionEnded, SessionMessage, SessionStarted
-
-HarvestFormat = Literal["openai", "sharegpt"]
 
 
 class LoopHarvestOptions(BaseModel):
-    """Choices a corpus maker has over loop records."""
+    """Choices a corpus maker has over loop records (Self-Eval's P(True) cut is a harvest filter)."""
 
     with_thoughts: bool = False  # Self-Align: keep the principle-naming thoughts before the answer
-    min_p_true: float | None = None  # Self-Eval: keep answers the model itself rates at least this likely
     failing_code: bool = False  # Self-Debug: keep sessions whose code never passed its tests too
 
 
 #: Ends that leave nothing worth training on: the session broke off or never had its model.
 FAILED_ENDS = {"model_failure", "context_limit", "interrupted", "run_ended"}
-
-
-
-def chat_record(system: str, pairs: list[tuple[str, str]], fmt: HarvestFormat) -> dict:
-    """Messages in the chosen format: `pairs` are (user|assistant, text) after the system prompt."""
-    if fmt == "openai":
-        return {"messages": [{"role": "system", "content": system}]
-                + [{"role": role, "content": text} for role, text in pairs]}
-    return {"system": system,
-            "conversations": [{"from": "gpt" if role == "assistant" else "human", "value": text} for role, text in pairs]}
+#: The figures a loop's result carries that its records' metadata repeats.
+_RESULT_FIGURES = ("p_true", "agreement", "passed", "correct", "iterations", "tries")
 
 
 def _dialogue(turns: list[SessionMessage]) -> list[tuple[str, str]]:
@@ -41,6 +31,12 @@ def _dialogue(turns: list[SessionMessage]) -> list[tuple[str, str]]:
     while pairs and pairs[-1][0] == "user":
         pairs.pop()
     return pairs
+
+
+def instruct_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Self-Instruct's pool as (instruction, input, output), one per instance."""
+    return [(task["instruction"], instance["input"], instance["output"])
+            for task in result.get("pool", []) for instance in task["instances"]]
 
 
 def loop_pairs(start: SessionStarted, turns: list[SessionMessage], end: SessionEnded,
@@ -61,9 +57,6 @@ def loop_pairs(start: SessionStarted, turns: list[SessionMessage], end: SessionE
         agreeing = [s for s in by_part.get("sample", []) if (a := final_answer(s)) is not None and normalise(a) == vote]
         return [[("user", task), ("assistant", agreeing[0])]] if vote is not None and agreeing else []
     if start.loop == "self_eval":
-        p_true = result.get("p_true")
-        if options.min_p_true is not None and (p_true is None or p_true < options.min_p_true):
-            return []
         return [[("user", task), ("assistant", result["answer"])]] if result.get("answer") not in (None, "", PLACEHOLDER) \
             else []
     if start.loop == "self_align":
@@ -72,23 +65,27 @@ def loop_pairs(start: SessionStarted, turns: list[SessionMessage], end: SessionE
             "thoughts") else answer
         return [[("user", task), ("assistant", shown)]] if answer and answer != PLACEHOLDER else []
     if start.loop == "self_instruct":
-        return [[("user", f"{t['instruction']}\n\n{i['input']}".strip()), ("assistant", i["output"])]
-                for t in result.get("pool", []) for i in t["instances"]]
+        return [[("user", f"{instruction}\n\n{given}".strip()), ("assistant", output)]
+                for instruction, given, output in instruct_rows(result)]
     return []
 
 
-def loop_records(start: SessionStarted, turns: list[SessionMessage], end: SessionEnded, fmt: HarvestFormat,
-                 options: LoopHarvestOptions, metadata: dict[str, Any] | None) -> list[dict]:
-    """Corpus records for one loop session; the system prompt names the actor's role."""
-    # Self-Instruct's data is for a general assistant, not for the role that wrote it.
+def loop_system(start: SessionStarted) -> str:
+    """The system prompt names the actor's role; Self-Instruct's data is for a general assistant."""
     role = "assistant" if start.loop == "self_instruct" else start.assistant_role.lower()
-    system = f"You are {start.assistant_agent or 'a helpful ' + role}."
-    records = []
-    for pairs in loop_pairs(start, turns, end, options):
-        record = chat_record(system, pairs, fmt)
-        if metadata is not None:
-            scores = {k: end.result[k] for k in ("p_true", "agreement", "passed", "correct", "iterations", "tries")
-                      if k in end.result}
-            record["metadata"] = {**metadata, "kind": start.loop, "loop_result": scores}
-        records.append(record)
-    return records
+    return f"You are {start.assistant_agent or 'a helpful ' + role}."
+
+
+def loop_samples(start: SessionStarted, turns: list[SessionMessage], end: SessionEnded,
+                 options: LoopHarvestOptions, metadata: dict[str, Any] | None) -> list[Sample]:
+    """Training samples for one loop session, each with the loop's result figures in its metadata."""
+    system = loop_system(start)
+    if metadata is not None:
+        metadata = {**metadata, "kind": start.loop,
+                    "loop_result": {k: end.result[k] for k in _RESULT_FIGURES if k in end.result}}
+    split = instruct_rows(end.result) if start.loop == "self_instruct" and end.reason not in FAILED_ENDS else []
+    samples = []
+    for number, pairs in enumerate(loop_pairs(start, turns, end, options)):
+        samples.append(Sample(system=system, turns=pairs, metadata=metadata,
+                              instruction=split[number][:2] if split else None))
+    return samples

@@ -11,7 +11,7 @@ import yaml
 
 from agents.persona import Persona
 from memory.errors import InputError
-from worlds.eventlog import EVENTS_FILE, EventReader
+from worlds.eventlog import EVENTS_FILE, EventReader, check_log_format
 from worlds.scenario import Scenario, SocietyScenario, load_any, load_scenario
 
 
@@ -72,9 +72,11 @@ class RunFolder:
 
     @classmethod
     def open(cls, path: Path) -> RunFolder:
+        """An existing run to read or carry on; a log from a newer simulacra is refused here, for every reader."""
         folder = cls(path)
         if not folder.events_path.is_file():
             raise RunFolderError(f"{path}: not a run folder (no {EVENTS_FILE}); give the folder `simulacra run` printed")
+        check_log_format(folder.events_path)
         return folder
 
     def write_scenario(self, scenario: Scenario | SocietyScenario) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -23,7 +24,7 @@ from agents.importance import model_importance_scorer
 from memory import ChromaStore, InMemoryStore, MemoryRecord, MemoryStore, MemoryStream, build_embedder
 from worlds.engine import Engine
 from worlds.eventlog import EventWriter
-from worlds.events import EventBase, MemoryAddedEvent, RunEnded, RunStarted
+from worlds.events import EventBase, ForkOrigin, MemoryAddedEvent, RunEnded, RunStarted
 from worlds.runfolder import RunFolder, RunFolderError
 from worlds.scenario import Scenario
 from worlds.world import World
@@ -66,17 +67,25 @@ def open_store(scenario: Scenario, folder: RunFolder) -> MemoryStore:
     return ChromaStore(folder.path / MEMORY_DIR) if scenario.memory.store == "chroma" else InMemoryStore()
 
 
-async def execute_run(
+class StartedRun(NamedTuple):
+    """A run wired and opened, its `run_started` written: what driving it to its stop needs."""
+
+    engine: Engine
+    folder: RunFolder
+    cache: RequestCache
+    stop: datetime
+
+
+def start_run(
     scenario: Scenario,
     out_dir: Path,
     model: str | BaseChatModel | Backend | None = None,
     embeddings: str | Embeddings | None = None,
     until: datetime | None = None,
     replay_from: RunFolder | None = None,
-    on_engine: Callable[[Engine], None] | None = None,
-    on_tick: Callable[[int, datetime, list[EventBase]], None] | None = None,
-) -> RunSummary:
-    """Run `scenario` into a new folder under `out_dir`; with `replay_from`, answer only from its cache."""
+    fork: ForkOrigin | None = None,
+) -> StartedRun:
+    """A new folder under `out_dir` with the engine over it; with `replay_from`, answering only from its cache."""
     spec = model if model is not None else scenario.models.default
     embedder_spec = embeddings if embeddings is not None else scenario.models.embeddings
     backend = build_backend(spec)
@@ -93,27 +102,43 @@ async def execute_run(
     store = open_store(scenario, folder)
     agents = build_agents(scenario, store, gateway, embedder)
     engine = Engine(scenario, gateway, writer, store, agents, World(scenario))
-    if on_engine is not None:
-        on_engine(engine)
     stop = min(until or scenario.clock.stop, scenario.clock.stop)
-    start = scenario.clock.start
     writer.write(
-        [RunStarted(tick=0, sim_time=start, run_id=folder.path.name, scenario=scenario.name,
-                    seed=scenario.seed, model=backend.name, until=stop)]
+        [RunStarted(tick=0, sim_time=scenario.clock.start, run_id=folder.path.name, scenario=scenario.name,
+                    seed=scenario.seed, model=backend.name, until=stop, fork=fork)]
     )
     writer.sync()
-    return await _drive(engine, folder, cache, stop, on_tick)
+    return StartedRun(engine, folder, cache, stop)
 
 
-async def _drive(engine: Engine, folder: RunFolder, cache: RequestCache, stop: datetime,
-                 on_tick: Callable[[int, datetime, list[EventBase]], None] | None) -> RunSummary:
-    """Run the engine to `stop`, snapshotting into the folder; close the log and the cache whatever happens."""
+async def execute_run(
+    scenario: Scenario,
+    out_dir: Path,
+    model: str | BaseChatModel | Backend | None = None,
+    embeddings: str | Embeddings | None = None,
+    until: datetime | None = None,
+    replay_from: RunFolder | None = None,
+    on_engine: Callable[[Engine], None] | None = None,
+    on_tick: Callable[[int, datetime, list[EventBase]], None] | None = None,
+) -> RunSummary:
+    """Run `scenario` into a new folder under `out_dir`; with `replay_from`, answer only from its cache."""
+    run = start_run(scenario, out_dir, model, embeddings, until, replay_from)
+    if on_engine is not None:
+        on_engine(run.engine)
+    return await drive(run, on_tick)
+
+
+async def drive(run: StartedRun, on_tick: Callable[[int, datetime, list[EventBase]], None] | None,
+                on_snapshot: Callable[[dict], None] | None = None) -> RunSummary:
+    """Run the engine to the run's stop, snapshotting into its folder (or to `on_snapshot`); close the log and the
+    cache whatever happens."""
+    engine = run.engine
     try:
-        ended = await engine.run(stop, on_tick=on_tick, on_snapshot=folder.write_snapshot)
+        ended = await engine.run(run.stop, on_tick=on_tick, on_snapshot=on_snapshot or run.folder.write_snapshot)
     finally:
         engine.writer.close()
-        cache.close()
-    return RunSummary(run_dir=folder.path, status=ended.status, ticks=ended.ticks, sim_time=ended.sim_time,
+        run.cache.close()
+    return RunSummary(run_dir=run.folder.path, status=ended.status, ticks=ended.ticks, sim_time=ended.sim_time,
                       counters=engine.env.gateway.counters)
 
 
@@ -182,5 +207,5 @@ async def resume_run(
     engine.set_state(state)
     if on_engine is not None:
         on_engine(engine)
-    summary = await _drive(engine, folder, cache, started.until, on_tick)
+    summary = await drive(StartedRun(engine, folder, cache, started.until), on_tick)
     return summary, ResumeReport(from_tick=state["next_tick"], events_cut=cut, torn_line=torn)

@@ -13,6 +13,7 @@ from worlds.eventlog import EventReader
 from worlds.events import (
     ConversationStarted,
     Error,
+    ForkOrigin,
     MemoryAddedEvent,
     MemoryRetrievedEvent,
     ModelCall,
@@ -84,6 +85,8 @@ class RunStats(BaseModel):
     scenario: str = ""
     model: str = ""
     status: str = "running or crashed"
+    #: The run this one was forked from, where, and with which edits; None for a run that is not a fork.
+    forked_from: ForkOrigin | None = None
     ticks: int = 0
     #: Simulated hours the closed ticks cover (ticks × clock step); None without a scenario.
     sim_hours: float | None = None
@@ -170,6 +173,7 @@ def compute_stats(source: RunFolder | EventReader) -> RunStats:
         tracker.observe(event)
         if isinstance(event, RunStarted):
             stats.run, stats.scenario, stats.model = event.run_id, event.scenario, event.model
+            stats.forked_from = event.fork
         elif isinstance(event, RunEnded):
             stats.status = event.status
         elif isinstance(event, TickCompleted):

@@ -3,26 +3,49 @@
 from __future__ import annotations
 
 from datetime import datetime
-from difflib import SequenceMatcher
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from agents.agent import Agent
-from agents.gateway import CallScope, ModelGateway
+from agents.cognition.lines import (
+    echoes,
+    first_sentences,
+    names_self,
+    repeats,
+    says_goodbye,
+    sounds_like_an_assistant,
+    spoken,
+)
+from agents.gateway import CallScope, ChatMessage, ModelGateway, ModelUnavailableError
 from agents.prompting import Section, assemble, bullet_list
 
 #: How many earlier lines the speaker sees; keeps prompts short for small local models.
 HISTORY_WINDOW = 8
+#: A line is one or two spoken sentences; the cap keeps a rambling small model from running on.
+LINE_TOKENS = 80
+#: A longer reply is cut to its first sentences: small models ramble, and rambling repeats.
+LINE_SENTENCES = 2
+#: Tries for one line before a faulty one is let through, each a little hotter than the last.
+LINE_TRIES = 3
+LINE_TEMPERATURES = (0.8, 1.0, 1.1)
 SYSTEM = (
     "You write natural, everyday dialogue for a novel about the people of a small town. "
     "Characters speak casually and briefly, like neighbours, never like customer service."
 )
+#: Where a conversation stands, so the speaker neither leaves at once nor goes on for ever.
+Stage = Literal["opening", "middle", "closing"]
+_PACE = {
+    "opening": "The talk has only just begun: keep it going, and do not say goodbye yet.",
+    "middle": "Keep the talk going; say goodbye only if it has really run its course.",
+    "closing": "It is time to wrap up: finish your thought and say goodbye.",
+}
 
 
 class NextLine(BaseModel):
     """What the speaker says now, and whether it closes the conversation."""
 
-    line: str = Field(min_length=1, max_length=400)
+    line: str = Field(min_length=1)
     end_conversation: bool
 
 
@@ -41,28 +64,82 @@ async def recall_for(agent: Agent, partners: list[str], history: list[tuple[str,
     return [m.text for m in found]
 
 
-async def next_line(
-    agent: Agent, partners: list[str], place: str, history: list[tuple[str, str]], recollections: list[str],
-    gateway: ModelGateway, scope: CallScope, now: datetime,
-) -> NextLine:
-    """Ask the model for the speaker's next line; raises ModelUnavailableError when the model gives none."""
+def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tuple[str, str]],
+                recollections: list[str], now: datetime, stage: Stage) -> list[ChatMessage]:
+    """The speaker as the chat model's own voice: partners' lines are the user's turns, its own the assistant's.
+
+    Small models answer the user of a chat far better than they write a named character's line into a
+    transcript, where they address themselves and copy the other's words.
+    """
     first = agent.persona.first_name
     others = " and ".join(name.split()[0] for name in partners)
     sections = [
         agent.persona_section(),
         agent.relationship_section(partners),
         Section(label=f"On {first}'s mind", text=bullet_list(recollections)),
-        Section(label="Scene", text=f"{now:%A, %H:%M}, at {place}. {first} is with {others}."),
+        Section(label=f"How {first} talks", text=(
+            f"Like a neighbour, not an assistant: never offer help and never ask how you can assist. In the first "
+            f"person, to {others}, in one or two short, casual sentences. Never say your own name and never describe "
+            f"yourself. Do not repeat what was already said: answer, then add something new (news, a question, a "
+            f"plan or an opinion). Plain speech only: no name labels, no quotation marks, no actions in asterisks. "
+            f"{_PACE[stage]}")),
     ]
-    if history:
-        transcript = "\n".join(f"{who}: {text}" for who, text in history[-HISTORY_WINDOW:])
-        sections.append(Section(label="Dialogue so far", text=transcript))
-        ask = f"Write what {first} says back to {others}: one or two new sentences that move the talk on."
-    else:
-        ask = f"Write what {first} says to {others} to open the conversation: a greeting, then what is on {first}'s mind."
-    reply = await gateway.structured(assemble(SYSTEM, sections, ask), NextLine, purpose="utterance", scope=scope)
-    text = _strip_name_prefixes(reply.line.strip(), [agent.name, *partners])
-    return NextLine(line=text or reply.line, end_conversation=reply.end_conversation)
+    system = "\n\n".join([f"You are {agent.name}, chatting with {others} at {place} on {now:%A} at {now:%H:%M}. "
+                           f"Speak casually and briefly, like a neighbour, never like customer service.",
+                           *(f"{s.label}:\n{s.text.strip()}" for s in sections if s.text.strip())])
+    turns = [ChatMessage(role="system", content=system)]
+    if not history:
+        turns.append(ChatMessage(role="user", content=f"({others} is here. Say hello and start talking.)"))
+    for who, text in history[-HISTORY_WINDOW:]:
+        role = "assistant" if who == agent.name else "user"
+        shown = text if role == "assistant" or len(partners) == 1 else f"{who.split()[0]}: {text}"
+        if turns[-1].role == role and role != "system":
+            turns[-1] = ChatMessage(role=role, content=f"{turns[-1].content}\n{shown}")
+        else:
+            turns.append(ChatMessage(role=role, content=shown))
+    if turns[-1].role == "assistant":
+        turns.append(ChatMessage(role="user", content="(Go on.)"))
+    return turns
+
+
+def line_fault(speaker: str, line: str, history: list[tuple[str, str]]) -> str:
+    """What makes a line not worth keeping ("" when nothing does), in the words a retry record uses."""
+    if not line:
+        return "has nothing spoken in it"
+    if names_self(speaker, line):
+        return "names its own speaker"
+    if sounds_like_an_assistant(line):
+        return "sounds like a chat assistant"
+    names = {speaker, *(who for who, _ in history)}
+    if repeats(line, history, names) or echoes(line, (text for _, text in history)):
+        return "repeats what was said"
+    return ""
+
+
+async def next_line(
+    agent: Agent, partners: list[str], place: str, history: list[tuple[str, str]], recollections: list[str],
+    gateway: ModelGateway, scope: CallScope, now: datetime, stage: Stage = "middle",
+) -> NextLine:
+    """The speaker's next line, asked again (a fresh seed, logged as a retry) while it names its own speaker or
+    repeats the talk; the last try stands if none is clean, and the conversation's own checks judge it.
+
+    Raises ModelUnavailableError when the model gives no line at all.
+    """
+    prompt = line_prompt(agent, partners, place, history, recollections, now, stage)
+    kept = ""
+    for attempt in range(LINE_TRIES):
+        raw = await gateway.complete(prompt, purpose="utterance", max_tokens=LINE_TOKENS, scope=scope,
+                                     temperature=LINE_TEMPERATURES[attempt])
+        text = first_sentences(spoken(raw, [agent.name, *partners]), LINE_SENTENCES)
+        kept = text or kept
+        fault = line_fault(agent.name, text, history)
+        if not fault:
+            break
+        if attempt + 1 < LINE_TRIES:
+            gateway.note_retry(scope, "utterance", attempt, "invalid_output", f"the line {fault}: {text[:200]}", 0.0)
+    if not kept:
+        raise ModelUnavailableError(f"no try gave a line with anything spoken in it: {raw[:200]!r}")
+    return NextLine(line=kept, end_conversation=says_goodbye(kept))
 
 
 #: A digest reads at most this many lines (the first, then the latest), each cut to DIGEST_WORDS words.
@@ -98,32 +175,3 @@ async def digest(
     )
 
 
-def _strip_name_prefixes(text: str, names: list[str]) -> str:
-    """Small models echo the transcript format (`Name: ...`), sometimes twice; drop those labels."""
-    changed = True
-    while changed:
-        changed = False
-        for name in names:
-            if text.startswith(f"{name}:"):
-                text, changed = text[len(name) + 1 :].lstrip(), True
-    return text
-
-
-#: Lines this similar (difflib ratio on normalised text) to an earlier one count as saying it again.
-REPEAT_SIMILARITY = 0.8
-
-
-def repeats(line: str, history: list[tuple[str, str]]) -> bool:
-    """True when a line says again what was already said: small models loop, and loops are not dialogue."""
-    said = _normalised(line)
-    for _, text in history:
-        matcher = SequenceMatcher(None, said, _normalised(text))
-        # The cheap upper bounds rule most lines out before the quadratic ratio is computed.
-        if matcher.real_quick_ratio() >= REPEAT_SIMILARITY and matcher.quick_ratio() >= REPEAT_SIMILARITY \
-                and matcher.ratio() >= REPEAT_SIMILARITY:
-            return True
-    return False
-
-
-def _normalised(text: str) -> str:
-    return " ".join("".join(ch for ch in text.lower() if ch.isalnum() or ch.isspace()).split())

@@ -170,7 +170,7 @@ class ModelGateway:
                 return outcome.value
             reason = f"invalid output: {outcome.error}"
             if attempt + 1 < self.max_parse_attempts:
-                self._note_retry(scope, purpose, attempt, "invalid_output", outcome.error, 0.0)
+                self.note_retry(scope, purpose, attempt, "invalid_output", outcome.error, 0.0)
                 conversation = [
                     *conversation, ChatMessage(role="assistant", content=reply.text), correction(outcome.error)
                 ]
@@ -221,7 +221,7 @@ class ModelGateway:
                 if retries + 1 >= self.max_attempts:
                     raise ModelUnavailableError(f"{self.max_attempts} attempts failed, last: {detail}") from exc
                 delay = backoff_delay(retries, self.backoff_base_s, self.backoff_max_s, key)
-                self._note_retry(scope, purpose, retries, kind, detail, delay)
+                self.note_retry(scope, purpose, retries, kind, detail, delay)
                 retries += 1
                 await asyncio.sleep(delay)
                 continue
@@ -241,9 +241,10 @@ class ModelGateway:
         )
         return reply
 
-    def _note_retry(
+    def note_retry(
         self, scope: CallScope, purpose: str, attempt: int, reason: str, detail: str, delay: float
     ) -> None:
+        """Count and log an attempt that will be made again; callers that reject an answer use it too."""
         self.counters.retries += 1
         scope.emit(
             ModelRetryRecord(

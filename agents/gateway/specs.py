@@ -14,7 +14,7 @@ from agents.gateway.backends.langchain import LangChainBackend
 from agents.gateway.errors import ModelSpecError
 
 SPEC_HELP = (
-    "use one of: embedded, llamacpp:/path/model.gguf, openai:MODEL, ollama:MODEL, "
+    "use one of: embedded, embedded:1.5b, llamacpp:/path/model.gguf, openai:MODEL, ollama:MODEL, "
     "openai-compatible:http://HOST:PORT/v1?model=NAME, fake, fake?latency=SECONDS&words=N&context=N"
 )
 
@@ -87,11 +87,14 @@ def _build(kind: str, rest: str, params: dict[str, str], spec: str) -> Backend:
             context=int(_number(params, "context", 0, spec)),
         )
     if kind == "embedded":
-        from agents.gateway.backends.gguf_assembly import EMBEDDED_MODEL, assembled_path
+        from agents.gateway.backends.gguf_assembly import EMBEDDED_MODELS, assembled_path
         from agents.gateway.backends.llamacpp import LlamaCppBackend
 
+        chosen = EMBEDDED_MODELS.get(rest or "0.5b")
+        if chosen is None:
+            raise ModelSpecError(f"model spec {spec!r}: the embedded sizes are {', '.join(EMBEDDED_MODELS)}")
         n_ctx = int(_number(params, "n_ctx", 4096, spec))
-        return LlamaCppBackend(assembled_path(), name=f"embedded:{EMBEDDED_MODEL.name}", n_ctx=n_ctx)
+        return LlamaCppBackend(assembled_path(chosen), name=f"embedded:{chosen.name}", n_ctx=n_ctx)
     if kind == "llamacpp":
         from agents.gateway.backends.llamacpp import LlamaCppBackend
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from agents.cognition.lines import without_echo
 from agents.gateway import CallScope, ChatMessage, ModelGateway
 from agents.prompting import Section, assemble
 from agents.roleplay import prompts
@@ -18,7 +19,6 @@ from agents.roleplay.turns import (
     numbered_brief,
     running_summary,
     stop_reason,
-    without_echo,
     without_own_answer,
 )
 from agents.sessions import SessionMachine, SessionProgress

@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel
 
-from agents.cognition.converse import repeats
+from agents.cognition.lines import repeats
 from agents.roleplay.records import EndReason, Side
 from agents.roleplay.setup import RoleplayOptions
 
@@ -48,16 +48,6 @@ def solution_of(text: str) -> str:
     found = _SOLUTION.search(text)
     body = text[found.end():] if found else text
     return _NEXT_REQUEST.sub("", body).strip().strip("*").strip()
-
-
-def without_echo(text: str, speakers: list[str]) -> str:
-    """A message up to where it starts writing the transcript's next lines (`Speaker: ...`), as small models do."""
-    labels = tuple(f"{name}:" for name in speakers if name)
-    lines = text.strip().splitlines()
-    for number, line in enumerate(lines):
-        if number and line.strip().lstrip("*").startswith(labels):
-            return "\n".join(lines[:number]).strip()
-    return text.strip()
 
 
 def without_own_answer(text: str, keep: str = "") -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from agents.agent import Outcome
-from agents.cognition.converse import next_line, recall_for, repeats
+from agents.cognition.converse import Stage, next_line, recall_for
+from agents.cognition.lines import repeats
 from agents.context import TickContext
 from agents.gateway import CallScope, ModelUnavailableError
 from worlds.activities.base import Activity, ActivityEnv, register
@@ -40,13 +41,13 @@ class Conversation(Activity):
                 recollections = await recall_for(speaker, partners, self.history, self.place, ctx.now,
                                                  env.scenario.memory.retrieve_k, scope)
                 said = await next_line(speaker, partners, self.place, self.history, recollections, env.gateway,
-                                       scope, ctx.now)
+                                       scope, ctx.now, stage(number + 1, limits.min_lines, limits.max_lines))
             except ModelUnavailableError as exc:
                 scope.emit(Error(tick=ctx.tick, sim_time=ctx.now, agents=[speaker.name],
                                  message="no line from the model", detail=str(exc)))
                 self.end(ctx, env, scope, "model_unavailable")
                 return
-            if repeats(said.line, self.history):
+            if repeats(said.line, self.history, self.participants):
                 self.end(ctx, env, scope, "repetition")
                 return
             self.history.append((speaker.name, said.line))
@@ -80,3 +81,10 @@ class Conversation(Activity):
 
     def restore_extra(self, state: dict[str, Any]) -> None:
         self.history = [(who, text) for who, text in state["history"]]
+
+
+def stage(line: int, min_lines: int, max_lines: int) -> Stage:
+    """Line `line` (from 1) is early while a goodbye would not be honoured, closing in the last two."""
+    if line < min_lines:
+        return "opening"
+    return "closing" if line >= max_lines - 1 else "middle"

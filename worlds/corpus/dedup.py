@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
+import mmh3
 from datasketch import MinHash, MinHashLSH
 
-_WORD = re.compile(r"[\w']+")
+from agents.cognition.lines import words
 #: Permutations per signature: 128 keeps the Jaccard estimate within a few hundredths at little cost.
 PERMUTATIONS = 128
+#: Made once: drawing a MinHash's permutations costs more than hashing a dialogue's shingles.
+_TEMPLATE = MinHash(num_perm=PERMUTATIONS, seed=1)
 
 
-def words(text: str) -> list[str]:
-    """Lower-cased words, apostrophes kept: what every corpus figure counts in."""
-    return _WORD.findall(text.lower())
+def _murmur32(shingle: bytes) -> int:
+    """MurmurHash3, 32 bits: as good a spread as SHA-1's first four bytes (datasketch's default), at half the cost."""
+    return mmh3.hash(shingle, signed=False)
 
 
 def normalised_hash(text: str) -> str:
@@ -42,8 +44,18 @@ class NearDuplicates:
         if ngram < 1:
             raise ValueError(f"n-gram size must be at least 1, not {ngram}")
         self.ngram = ngram
+        self.threshold = threshold
         self._lsh = MinHashLSH(threshold=threshold, num_perm=PERMUTATIONS)
         self._exact: set[str] = set()
+        self._remembered = 0
+        #: One signature, cleared for each text: the LSH keeps only its band hashes, and a new MinHash costs more
+        #: to set up than to fill.
+        self._signature = MinHash(num_perm=PERMUTATIONS, seed=1, permutations=_TEMPLATE.permutations,
+                                  scheme=_TEMPLATE.scheme, hashfunc=_murmur32)
+
+    def __len__(self) -> int:
+        """How many texts were remembered as new near-copy candidates (each under its own key)."""
+        return self._remembered
 
     def exact_copy(self, text: str) -> bool:
         """Whether a text equal to this one (after normalising) was seen; records it either way."""
@@ -54,9 +66,11 @@ class NearDuplicates:
 
     def near_copy(self, key: str, text: str) -> bool:
         """Whether an earlier text is near this one; a new text is remembered under `key` (unique)."""
-        signature = MinHash(num_perm=PERMUTATIONS, seed=1)
+        signature = self._signature
+        signature.clear()
         signature.update_batch(sorted(_shingles(text, self.ngram)))
         if self._lsh.query(signature):
             return True
         self._lsh.insert(key, signature)
+        self._remembered += 1
         return False

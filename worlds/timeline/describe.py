@@ -15,6 +15,13 @@ def _plan(e: dict) -> str:
     return f"{e['level']} plan: {shown}{more}"
 
 
+def _forked(origin: dict | None) -> str:
+    if not origin:
+        return ""
+    edits = "; ".join(origin["edits"]) or "no edits"
+    return f", forked from {origin['parent_run']} at {origin['at'][:16].replace('T', ' ')} ({edits})"
+
+
 def _memory(e: dict) -> str:
     m = e["memory"]
     return f"remembers [{m['kind']}, importance {m['importance']}]: {m['text']}"
@@ -27,7 +34,7 @@ def _reflection(e: dict) -> str:
 
 
 _DESCRIBE: dict[str, Callable[[dict], str]] = {
-    "run_started": lambda e: f"run {e['run_id']} of {e['scenario']} on {e['model']}",
+    "run_started": lambda e: f"run {e['run_id']} of {e['scenario']} on {e['model']}" + _forked(e.get("fork")),
     "run_ended": lambda e: f"run {e['status']} after {e['ticks']} ticks {e.get('detail') or ''}".rstrip(),
     "tick": lambda e: "tick closed",
     "move": lambda e: f"walks from {e['origin']} to {e['destination']}",

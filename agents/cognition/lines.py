@@ -1,0 +1,158 @@
+"""What can be wrong with a spoken line, and what is left of it once cleaned: the checks a conversation applies
+before it keeps a line, and the same rules the corpus quality figures count."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from difflib import SequenceMatcher
+
+_WORD = re.compile(r"[\w']+")
+_FAREWELL = re.compile(
+    r"\b(good ?bye|bye|see you|see ya|take care|catch you later|talk (to you )?(later|soon)|gotta go|got to go|"
+    r"have to (go|run)|better (go|run)|i'?ll let you go|have a (good|great|nice|lovely) (one|day|evening|morning|"
+    r"afternoon|night))\b", re.I)
+#: What chat-tuned models say as themselves, which no townsperson says.
+_ASSISTANT = re.compile(r"\b(assist you|assistance|how (can|may) i help( you)?|as an ai|language model|i'?m (just )?an ai|"
+                        r"computer program|i don'?t have (personal|feelings|access))\b", re.I)
+#: A line echoes when at least this share of its words is one common subsequence with an earlier line
+#: (ROUGE-L precision with the earlier line as reference).
+ECHO_SHARE = 0.6
+#: Lines shorter than this are never echoes: "Sure, see you then." may well be said twice.
+ECHO_MIN_WORDS = 4
+#: Naming oneself right after these words is introducing oneself, not addressing oneself.
+_INTRODUCTION = re.compile(r"(?:\bi'?m|\bi am|\bname is|\bname's|\bit's|\bit is|\bthis is|\bcall me)\s*$", re.I)
+#: Short words people do trail off on ("so...", "oh...") are not cut-off words.
+_SPOKEN = {"a", "i", "ah", "oh", "so", "no", "ok", "um", "uh", "hm", "mm", "we", "me", "be", "go", "do", "to",
+           "it", "is", "or", "on", "in", "at", "if", "my", "he", "us", "an", "as", "by", "of", "up", "yo", "ha"}
+_ELLIPSIS = r"(?:\.\.\.|…)"
+_ENDS_ON_ELLIPSIS = re.compile(_ELLIPSIS + r"[\s\"')\]]*$")
+_FRAGMENT = re.compile(r"\b([a-z]{1,2})" + _ELLIPSIS)
+_ACTION = re.compile(r"\*[^*]*\*|\([^)]*\)")
+_SENTENCE_END = re.compile(r"[.!?…](?=[\s\"')\]]|$)")
+#: Lines this similar (difflib ratio on normalised text, names left out) to an earlier one count as saying it again.
+REPEAT_SIMILARITY = 0.8
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, apostrophes kept: what every corpus figure counts in."""
+    return _WORD.findall(text.lower())
+
+
+def says_goodbye(line: str) -> bool:
+    return bool(_FAREWELL.search(line))
+
+
+def sounds_like_an_assistant(line: str) -> bool:
+    return bool(_ASSISTANT.search(line))
+
+
+def names_self(speaker: str, text: str) -> bool:
+    """The line names its own speaker other than in an introduction: self-address, or narrating oneself."""
+    first = speaker.split()[0] if speaker.split() else speaker
+    for found in re.finditer(rf"(?<![\w']){re.escape(first)}(?![\w])", text):
+        if not _INTRODUCTION.search(text[: found.start()]):
+            return True
+    return False
+
+
+def echoes(text: str, earlier: Iterable[str]) -> bool:
+    """Most of the line's words, in order, were already said in one earlier line (ROUGE-L precision)."""
+    return echoes_words(words(text), [words(before) for before in earlier])
+
+
+def echoes_words(said: list[str], earlier: Iterable[list[str]]) -> bool:
+    """`echoes` on lines already split into words, for callers that check every line against all before it."""
+    if len(said) < ECHO_MIN_WORDS:
+        return False
+    need = ECHO_SHARE * len(said)
+    bag = Counter(said)
+    for before in earlier:
+        # Shared words (with multiplicity) bound the common subsequence from above: most pairs stop here,
+        # most of them already at the cheaper bound that counts this line's repeats of each shared word.
+        common = bag.keys() & set(before)
+        if sum(bag[w] for w in common) >= need and sum(min(bag[w], before.count(w)) for w in common) >= need \
+                and _lcs(said, before) >= need:
+            return True
+    return False
+
+
+def _lcs(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence, one row at a time."""
+    row = [0] * (len(b) + 1)
+    for x in a:
+        diagonal = 0
+        for j, y in enumerate(b, 1):
+            diagonal, row[j] = row[j], diagonal + 1 if x == y else max(row[j], row[j - 1])
+    return row[-1]
+
+
+def truncated(text: str) -> bool:
+    """The line trails off on an ellipsis, or breaks a word off before one ("and t...")."""
+    if _ENDS_ON_ELLIPSIS.search(text.strip()):
+        return True
+    return any(found.group(1) not in _SPOKEN for found in _FRAGMENT.finditer(text))
+
+
+def repeats(line: str, history: list[tuple[str, str]], names: Iterable[str] = ()) -> bool:
+    """True when a line says again what was already said: small models loop, and loops are not dialogue.
+
+    `names` (the speakers' names) are left out first, so "Hi Ann, how are you?" answered by "Hi Bob, how are
+    you?" is still a repeat, and a greeting that differs only in the name is not mistaken for news.
+    """
+    left_out = {w for name in names for w in _normalised(name).split()}
+    said = _without(_normalised(line), left_out)
+    for _, text in history:
+        matcher = SequenceMatcher(None, said, _without(_normalised(text), left_out))
+        # The cheap upper bounds rule most lines out before the quadratic ratio is computed.
+        if matcher.real_quick_ratio() >= REPEAT_SIMILARITY and matcher.quick_ratio() >= REPEAT_SIMILARITY \
+                and matcher.ratio() >= REPEAT_SIMILARITY:
+            return True
+    return False
+
+
+def _without(text: str, left_out: set[str]) -> str:
+    return " ".join(w for w in text.split() if w not in left_out) if left_out else text
+
+
+def _normalised(text: str) -> str:
+    return " ".join("".join(ch for ch in text.lower() if ch.isalnum() or ch.isspace()).split())
+
+
+def spoken(text: str, names: list[str]) -> str:
+    """Only the words said: no name labels, stage directions, quotes, other speakers' lines or a cut-off tail."""
+    text = without_echo(text, names + [name.split()[0] for name in names])
+    text = _strip_name_prefixes(" ".join(text.split()), names + [name.split()[0] for name in names])
+    text = " ".join(_ACTION.sub(" ", text).split()).strip().strip('"').strip()
+    ends = list(_SENTENCE_END.finditer(text))
+    if ends and ends[-1].end() < len(text) and not text.endswith(("!", "?", ".")):
+        text = text[: ends[-1].end()]  # the reply stopped at the token cap mid-sentence
+    return text
+
+
+def first_sentences(text: str, count: int) -> str:
+    """The text up to the end of its `count`-th sentence (all of it if it has fewer)."""
+    ends = list(_SENTENCE_END.finditer(text))
+    return text[: ends[count - 1].end()] if len(ends) > count else text
+
+
+def without_echo(text: str, speakers: list[str]) -> str:
+    """A message up to where it starts writing the transcript's next lines (`Speaker: ...`), as small models do."""
+    labels = tuple(f"{name}:" for name in speakers if name)
+    lines = text.strip().splitlines()
+    for number, line in enumerate(lines):
+        if number and line.strip().lstrip("*").startswith(labels):
+            return "\n".join(lines[:number]).strip()
+    return text.strip()
+
+
+def _strip_name_prefixes(text: str, names: list[str]) -> str:
+    """Small models echo the transcript format (`Name: ...`), sometimes twice; drop those labels."""
+    changed = True
+    while changed:
+        changed = False
+        for name in names:
+            if text.startswith(f"{name}:"):
+                text, changed = text[len(name) + 1 :].lstrip(), True
+    return text
