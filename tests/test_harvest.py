@@ -149,7 +149,7 @@ def test_an_unreadable_run_is_named_and_skipped_and_strict_makes_it_fatal(tmp_pa
     assert result.exit_code == 0, result.output
     assert [r["metadata"]["run"] for r in records(out)] == ["a"] * len(TOPICS)
     for name in ("b", "c", "empty"):
-        assert f"skipped {tmp_path / 'runs' / name}:" in result.output
+        assert f"skipped {tmp_path / 'runs' / name}" in result.output
     assert "newer simulacra" in result.output and "not a run folder" in result.output
     before = out.read_text()
     strict = CliRunner().invoke(app, ["harvest", *runs, "-o", str(out), "--strict"])
@@ -231,12 +231,42 @@ def test_provenance_of_a_real_run_matches_each_lines_own_recall(tmp_path: Path, 
     (["--dedup-threshold", "1"], "--dedup-threshold: Input should be less than 1"),
     (["--format", "dpo", "--provenance"], "--provenance:"),
     (["--no-metadata", "--provenance"], "--provenance:"),
+    # a name or a reason that matches nothing would silently leave every dialogue out
+    (["--assistant", "Nobody"], "--assistant Nobody: no agent of that name in any of the runs; give answerer, "
+                                "first, both or one of Ann, Bob, Cy"),
+    (["--end-reason", "farewell", "--end-reason", "nonsense"], "--end-reason: 'nonsense' is no end reason; "
+                                                               "dialogues end for answered, context_limit,"),
 ])
 def test_bad_options_are_input_errors_and_write_nothing(tmp_path: Path, out: Path, args: list[str],
                                                         message: str) -> None:
     result = CliRunner().invoke(app, ["harvest", str(town(tmp_path / "run")), "-o", str(out), *args])
     assert result.exit_code == 2 and message in result.output
+    assert len(result.stderr.strip().splitlines()) == 1, "the error alone: no progress bar before it"
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_missing_output_folder_is_refused_before_the_progress_bar(tmp_path: Path) -> None:
+    target = tmp_path / "nowhere" / "corpus.jsonl"
+    result = CliRunner().invoke(app, ["harvest", str(town(tmp_path / "run")), "-o", str(target)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: --output {target}: no folder {target.parent} to write into"
+
+
+def test_a_skipped_run_is_named_once(tmp_path: Path, out: Path) -> None:
+    missing = tmp_path / "nope"
+    result = CliRunner().invoke(app, ["harvest", str(town(tmp_path / "run")), str(missing), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"skipped {missing}: not a run folder" in result.stderr and result.stderr.count(str(missing)) == 1
+
+
+def test_an_agent_of_any_run_may_be_the_assistant(tmp_path: Path, out: Path) -> None:
+    """The name is checked against the agents of every run given: one run that has the agent is enough."""
+    run = write_run(tmp_path / "run", [conversation(0, "c0", talk("the bakery")),
+                                       conversation(1, "c1", chat("Cy here, morning!", "Morning, Cy.", "Lovely day.",
+                                                                  speakers=("Cy", "Ann")))])
+    report = harvest([tmp_path / "nope", run], "openai", out, HarvestOptions(assistant="Cy"))
+    assert len(report.skipped_runs) == 1 and report.skipped_runs[0].startswith(f"{tmp_path / 'nope'}: not a run")
+    assert report.written and all(r["metadata"]["assistant_agent"] == "Cy" for r in records(out))
 
 
 def test_the_harvest_reader_gives_what_the_event_reader_gives(tmp_path: Path) -> None:

@@ -88,3 +88,13 @@ def test_dpo_pairs_put_the_better_reply_on_the_chosen_side(run: Path, tmp_path: 
     assert [m["role"] for m in meadow["prompt"]] == ["system", "user", "assistant", "user"]
     assert sunday["prompt"][0]["content"].startswith("You are the Baker")
     assert report.removed["no preference pair (dpo)"] == 5, "two conversations, three Self-Instruct records"
+
+
+def test_the_card_names_every_kind_of_dialogue_it_measured(run: Path, tmp_path: Path) -> None:
+    """The quality figures cover the Self-* sessions kept too: the card's count of dialogues says what they are."""
+    report = harvest([run], "openai", tmp_path / "corpus.jsonl")
+    q = report.quality
+    loops = q.dialogues - q.conversations - q.roleplay_sessions
+    assert (q.conversations, q.roleplay_sessions) == (2, 1) and loops > 0 and report.loops > 0
+    card = (tmp_path / "README.md").read_text()
+    assert f"| dialogues | {q.dialogues} (2 conversations, 1 role-play, {loops} Self-* loop sessions) |" in card

@@ -23,7 +23,7 @@ def _run(tmp_path: Path) -> Path:
     return asyncio.run(execute_run(scenario, tmp_path, model="fake", until=until)).run_dir
 
 
-def _with_format(run_dir: Path, version: int | None) -> None:
+def _with_format(run_dir: Path, version: int | str | None) -> None:
     """Rewrite the first record's `log_format` (None: drop it, as an older simulacra wrote it)."""
     log = run_dir / "events.jsonl"
     first, *rest = log.read_text().splitlines(keepends=True)
@@ -69,3 +69,20 @@ def test_the_check_reads_only_the_first_record(tmp_path: Path) -> None:
         check_log_format(log)
     log.write_text("")
     check_log_format(log)  # an empty log is no newer than this one
+
+
+@pytest.mark.parametrize("version", ["2", 1.5, True])
+def test_a_malformed_version_is_called_malformed_not_newer(tmp_path: Path, version: object) -> None:
+    log = tmp_path / "events.jsonl"
+    log.write_text(json.dumps({"kind": "run_started", "log_format": version}) + "\n")
+    with pytest.raises(LogFormatError, match=r":1: log_format: .* is malformed") as raised:
+        check_log_format(log)
+    assert "newer" not in str(raised.value)
+
+
+def test_stats_refuses_a_malformed_version_with_exit_2(tmp_path: Path) -> None:
+    run_dir = _run(tmp_path)
+    _with_format(run_dir, "2")
+    result = CliRunner().invoke(app, ["stats", str(run_dir)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and 'log_format: "2" is malformed' in result.stderr

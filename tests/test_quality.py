@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from worlds.corpus.dedup import NearDuplicates, normalised_hash
-from agents.cognition.lines import echoes, names_self, truncated
+from agents.cognition.lines import echoes, introduces_as, names_self, truncated
 from worlds.corpus.quality import Dialogue, Line, figures, measure, repeated_trigram_share
 
 
@@ -116,3 +116,10 @@ def test_bad_dedup_settings_are_refused() -> None:
         NearDuplicates(threshold=0)
     with pytest.raises(ValueError, match="n-gram"):
         NearDuplicates(ngram=0)
+
+
+def test_a_speaker_who_introduces_himself_by_his_partners_name_is_caught() -> None:
+    assert introduces_as("Sam Moore", "Hello! I'm Sam.")
+    assert introduces_as("Sam Moore", "hi there, my name is sam")
+    assert not introduces_as("Sam Moore", "Sam told me about the election.")
+    assert not introduces_as("Sam Moore", "I'm Samuel's cousin.")

@@ -1,4 +1,5 @@
-"""The `simulacra` command: run, validate, schema, stats, harvest."""
+"""The `simulacra` command: validate, schema, run (and `run --fork`), resume, stats, inspect, interview, replay,
+diff, harvest."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from rich.table import Table
 
 from memory.errors import InputError
 from worlds.clock import Clock
+from worlds.corpus.card import dialogue_kinds
 from worlds.corpus.quality import QualityReport
 from worlds.diffusion import ProbeAnswerReport, ProbeDiffusion
 from worlds.engine import Engine
@@ -35,7 +37,7 @@ from worlds.events import EventBase
 from worlds.fork import Fork, check_same_scenario, fork_run, plan_fork
 from worlds.corpus.filters import HarvestFilters
 from worlds.corpus.formats import HarvestFormat
-from worlds.harvest import HarvestOptions, HarvestReport, harvest
+from worlds.harvest import HarvestOptions, HarvestReport, check_assistant, harvest
 from worlds.harvest_loops import LoopHarvestOptions
 from worlds.runfolder import RunFolder, write_atomically
 from worlds.runner import ResumeReport, RunSummary, execute_run, resume_run
@@ -76,7 +78,7 @@ def friendly_errors(command: F) -> F:
             sys.stderr.write("".join(f"{problem}\n" for problem in exc.problems))
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except InputError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except typer.Exit:
             raise
@@ -85,12 +87,17 @@ def friendly_errors(command: F) -> F:
                 raise
             first_line = next(iter(str(exc).splitlines()), "")
             err.print(
-                f"[red]error:[/red] {type(exc).__name__}: {first_line} (SIMULACRA_DEBUG=1 shows the traceback)",
+                f"[red]error:[/red] {type(exc).__name__}: {escape(first_line)} (SIMULACRA_DEBUG=1 shows the traceback)",
                 highlight=False,
             )
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _warn_skipped(path: Path, number: int, why: str) -> None:
+    """A log line that is not a record is passed over; the reader should still know which, and why."""
+    err.print(f"[yellow]{escape(str(path))}:{number}: skipped: {escape(why)}[/yellow]", highlight=False)
 
 
 def _stop_time(until: str | None, clock: Clock) -> datetime:
@@ -218,7 +225,8 @@ def _run_fork(loaded: Scenario, path: Path, fork: str, edits: list[str], until: 
         raise InputError(f"--fork {fork}: give RUN@TIME, such as runs/town-20230213-090000@2023-02-13T12:00")
     parent = RunFolder.open(Path(parent_path))
     clock = parent.scenario().clock
-    planned = plan_fork(parent, at, edits, _stop_time(until, clock) if until else None)
+    planned = plan_fork(parent, at, edits, _stop_time(until, clock) if until else None,
+                        functools.partial(_warn_skipped, parent.events_path))
     check_same_scenario(loaded, path, planned)
     err.print(f"[bold]simulacra[/bold] fork of {escape(parent_path)} at {planned.origin.at:%Y-%m-%d %H:%M} (tick "
               f"{planned.origin.tick}), {len(edits)} edits; {_summary_line(planned.scenario, planned.stop)}",
@@ -357,7 +365,7 @@ def stats(
 ) -> None:
     """Events, conversations, model calls, tokens, failures, and how each probed fact spread; see docs/stats.md."""
     folder = RunFolder.open(run_dir)
-    report = compute_stats(folder)
+    report = compute_stats(folder, functools.partial(_warn_skipped, folder.events_path))
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     else:
@@ -449,8 +457,7 @@ def _quality_table(quality: QualityReport) -> Table:
     table.add_column("figure")
     table.add_column("value", justify="right")
     rows = [
-        ("dialogues", f"{quality.dialogues} ({quality.conversations} conversations, "
-                      f"{quality.roleplay_sessions} role-play)"),
+        ("dialogues", f"{quality.dialogues} ({dialogue_kinds(quality)})"),
         ("mean lines per dialogue", f"{quality.mean_lines:.2f}"),
         *((f"ended: {reason}", f"{share:.0%}") for reason, share in quality.end_reasons.items()),
         ("self-address rate", f"{quality.self_address_rate:.1%}"), ("echo rate", f"{quality.echo_rate:.1%}"),
@@ -622,12 +629,9 @@ def diff_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Where two runs' timelines part, agent by agent, and how their probe answers and diffusion differ."""
-    first, second = RunFolder.open(run_a), RunFolder.open(run_b)
-
-    def skipped(path: Path, number: int, why: str) -> None:
-        err.print(f"[yellow]{escape(str(path))}:{number}: skipped: {why}[/yellow]", highlight=False)
-
-    report = diff_runs(first, second, skipped)
+    report = diff_runs(RunFolder.open(run_a), RunFolder.open(run_b), _warn_skipped)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     else:
@@ -678,6 +682,8 @@ def harvest_command(
     if provenance and (fmt == "dpo" or not metadata):
         raise InputError("--provenance: the memories go in each record's metadata, per turn; dpo records have no "
                          "turns, and --no-metadata leaves no metadata")
+    target = _output_file(output, "--output")
+    check_assistant(runs, assistant)  # before the bar, so an input error is the only thing printed
     progress = Progress(TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[items]} dialogues"), TimeElapsedColumn(), console=err)
     task = progress.add_task("harvest", total=len(runs), items=0)
@@ -689,7 +695,7 @@ def harvest_command(
         finished_items += items if finished else 0
 
     with progress:
-        report = harvest(runs, fmt, _output_file(output, "--output"), options, on_progress=on_progress)
+        report = harvest(runs, fmt, target, options, on_progress=on_progress)
     for why in report.skipped_runs:
         err.print(f"[yellow]skipped[/yellow] {escape(why)}", highlight=False)
     for warning in report.warnings:
@@ -717,7 +723,8 @@ def _harvest_options(**given: Any) -> HarvestOptions:
         )
     except ValidationError as exc:
         problem = exc.errors()[0]
-        raise InputError(f"--{str(problem['loc'][-1]).replace('_', '-')}: {problem['msg']}") from None
+        field = {"end_reasons": "end_reason"}.get(str(problem["loc"][-1]), str(problem["loc"][-1]))
+        raise InputError(f"--{field.replace('_', '-')}: {problem['msg'].removeprefix('Value error, ')}") from None
 
 
 def _print_harvest(report: HarvestReport, fmt: str, output: Path) -> None:

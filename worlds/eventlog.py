@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -15,6 +15,8 @@ from worlds.events import EVENT_ADAPTER, LOG_FORMAT, Event, EventBase
 EVENTS_FILE = "events.jsonl"
 #: Records that end a unit the engine writes and syncs at once: a tick, or the run's closing block.
 _CLOSING_KINDS = frozenset({"tick", "run_ended", "batch_unit"})
+#: Hears `(line_number, why)` for each line of a log that is not a record.
+SkipHook = Callable[[int, str], None]
 
 
 class LogExtent(NamedTuple):
@@ -25,20 +27,45 @@ class LogExtent(NamedTuple):
 
 
 class LogFormatError(InputError):
-    """A log written by a newer simulacra, in a format this one may misread."""
+    """A log this simulacra may misread: written by a newer one, or with a damaged `log_format` field."""
 
 
 def check_log_format(path: Path) -> None:
-    """Refuse a log whose `run_started` (its first record) names a newer format; a log without one is format 1."""
+    """Refuse a log whose `run_started` (its first record) names a newer format, or a malformed one; a log without
+    one is format 1."""
     try:
         with path.open("rb") as handle:
             first = json.loads(handle.readline() or b"{}")
     except (OSError, ValueError):
         return  # unreadable or not JSON: the reader that follows reports it, by line
     version = first.get("log_format", 1) if isinstance(first, dict) and first.get("kind") == "run_started" else 1
-    if not isinstance(version, int) or version > LOG_FORMAT:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise LogFormatError(f"{path}:1: log_format: {json.dumps(version)} is malformed (a whole number is expected; "
+                             "the log was edited or damaged)")
+    if version > LOG_FORMAT:
         raise LogFormatError(f"{path}: written by a newer simulacra (log format {version}, this one reads up to "
                              f"{LOG_FORMAT})")
+
+
+def read_records(path: Path, on_skip: SkipHook, wanted: Callable[[str], bool] = lambda line: True) -> Iterator[dict]:
+    """The log's records in order, parsing only the lines `wanted` passes; a line that is not a record (a corrupted
+    one, or a torn last line left by a crash) is skipped and told to `on_skip`, so one bad byte never costs the rest."""
+    with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.endswith("\n"):
+                on_skip(number, "the last line was cut off (a crash while writing it)")
+                return
+            if not wanted(line):
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                on_skip(number, f"not a JSON record ({exc.msg})")
+                continue
+            if not isinstance(record, dict) or "kind" not in record:
+                on_skip(number, "not an event record")
+                continue
+            yield record
 
 
 class EventWriter:
@@ -112,18 +139,22 @@ class EventWriter:
 
 
 class EventReader:
-    """Streams events from a log, skipping a torn final line left by a crash."""
+    """Streams events from a log, skipping (and telling `on_skip`, once per line) what is not a record."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_skip: SkipHook | None = None) -> None:
         self.path = path
+        self.on_skip = on_skip
+        self._told: set[int] = set()
 
     def raw(self) -> Iterator[dict]:
-        """Each complete record as a plain dict, in log order."""
-        with self.path.open("r", encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    return  # torn write at the moment of a crash
-                yield json.loads(line)
+        """Each record as a plain dict, in log order."""
+        return read_records(self.path, self._skipped)
+
+    def _skipped(self, number: int, why: str) -> None:
+        """A reader makes several passes over its log; each bad line is reported on the first."""
+        if self.on_skip is not None and number not in self._told:
+            self._told.add(number)
+            self.on_skip(number, why)
 
     def events(self, kinds: set[str] | None = None, complete_ticks_only: bool = False) -> Iterator[Event]:
         """Typed events of the given kinds in log order; `complete_ticks_only` keeps the closed ones (see `extent`)."""

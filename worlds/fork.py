@@ -25,6 +25,7 @@ from agents.gateway import build_backend
 from agents.gateway.backends.base import Backend
 from memory.errors import InputError
 from worlds.engine import Engine, TickHook
+from worlds.eventlog import SkipHook
 from worlds.events import EventBase, ForkOrigin, RunStarted
 from worlds.runfolder import RunFolder, RunFolderError, write_atomically
 from worlds.runner import RunSummary, StartedRun, drive, start_run
@@ -180,18 +181,22 @@ def read_plan(folder: RunFolder) -> ForkPlan | None:
     return ForkPlan.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def plan_fork(parent: RunFolder, at: str, edits: list[str], until: datetime | None = None) -> Fork:
-    """Check a fork of `parent` at sim time `at` with `--set` edits; every problem is an input error."""
+def plan_fork(parent: RunFolder, at: str, edits: list[str], until: datetime | None = None,
+              on_skip: SkipHook | None = None) -> Fork:
+    """Check a fork of `parent` at sim time `at` with `--set` edits; every problem is an input error.
+
+    `on_skip` hears of each line of the parent's log that is not a record (it is passed over)."""
     recorded = load_any(parent.scenario_path)
     if not isinstance(recorded, Scenario):
         raise RunFolderError(f"{parent.path}: a batch folder has no timeline to fork")
-    started = next(iter(parent.reader().events({"run_started"})), None)
+    log = parent.reader(on_skip)
+    started = next(iter(log.events({"run_started"})), None)
     if not isinstance(started, RunStarted):
         raise RunFolderError(f"{parent.path}: its log has no run_started record; there is nothing to fork")
     clock = recorded.clock
     moment = run_moment("--fork", at, clock)
     tick = (moment - clock.start) // clock.step
-    reached = parent.reader().last_complete_tick() + 1
+    reached = log.last_complete_tick() + 1
     if tick > reached:
         raise InputError(f"--fork: {at} is after the end of {parent.path} (its last closed tick ends at "
                          f"{clock.time_of(reached):%Y-%m-%d %H:%M})")

@@ -67,10 +67,12 @@ class HarvestReport(BaseModel):
 
     @property
     def unfinished(self) -> int:
+        """Dialogues still open when their log ended: a crash or a stop, not a fault of the dialogue."""
         return self.removed.get(UNFINISHED, 0)
 
     @property
     def loops_left_out(self) -> int:
+        """Self-* sessions that ended without a result to learn from, told apart from those a filter removed."""
         return self.removed.get(NO_LOOP_RESULT, 0)
 
 
@@ -89,6 +91,27 @@ class _RunTally(BaseModel):
 RUN_ERRORS = (InputError, OSError, ValueError, ValidationError)
 
 
+def check_assistant(runs: list[Path | RunFolder], assistant: str) -> None:
+    """An `--assistant` NAME that is no agent of any run would leave every conversation out: refuse it at once."""
+    if assistant in PERSPECTIVES:
+        return
+    names: set[str] = set()
+    readable = 0
+    for run in runs:
+        try:
+            names.update(p.name for p in (run if isinstance(run, RunFolder) else RunFolder.open(run)).personas())
+        except RUN_ERRORS:
+            continue  # the harvest skips (or, with strict, refuses) this run, and says why
+        readable += 1
+    if not readable:
+        return
+    if not names:
+        raise InputError(f"--assistant {assistant}: the runs have no world agents; give answerer, first or both")
+    if assistant not in names:
+        raise InputError(f"--assistant {assistant}: no agent of that name in any of the runs; give answerer, first, "
+                         f"both or one of {', '.join(sorted(names))}")
+
+
 def harvest(runs: list[Path | RunFolder], fmt: HarvestFormat, out: Path, options: HarvestOptions | None = None,
             on_progress: Callable[[str, int, bool], None] | None = None) -> HarvestReport:
     """Write every kept dialogue of the runs to `out` (and its `.test` sibling), streaming, run by run.
@@ -99,6 +122,7 @@ def harvest(runs: list[Path | RunFolder], fmt: HarvestFormat, out: Path, options
     `on_progress(run, items, finished)` hears how far each run has got, and when it is done (or skipped).
     """
     options = options or HarvestOptions()
+    check_assistant(runs, options.assistant)
     targets = {"train": out}
     if options.test_fraction > 0:
         targets["test"] = held_out_path(out)
@@ -122,7 +146,8 @@ def harvest(runs: list[Path | RunFolder], fmt: HarvestFormat, out: Path, options
             except RUN_ERRORS as exc:
                 for writer in writers.values():
                     writer.rollback()
-                why = f"{path}: {next(iter(str(exc).splitlines()), type(exc).__name__)}"
+                first = next(iter(str(exc).splitlines()), type(exc).__name__)
+                why = first if first.startswith((f"{path}:", f"{path}/")) else f"{path}: {first}"  # named once
                 if options.strict:
                     raise InputError(f"{why} (--strict; the runs before it are in "
                                      f"{partials['train']})") from None

@@ -11,7 +11,7 @@ import yaml
 
 from agents.persona import Persona
 from memory.errors import InputError
-from worlds.eventlog import EVENTS_FILE, EventReader, check_log_format
+from worlds.eventlog import EVENTS_FILE, EventReader, SkipHook, check_log_format
 from worlds.scenario import Scenario, SocietyScenario, load_any, load_scenario
 
 
@@ -92,8 +92,8 @@ class RunFolder:
         spec = load_any(self.scenario_path)
         return spec.agents if isinstance(spec, Scenario) else []
 
-    def reader(self) -> EventReader:
-        return EventReader(self.events_path)
+    def reader(self, on_skip: SkipHook | None = None) -> EventReader:
+        return EventReader(self.events_path, on_skip)
 
     @property
     def snapshot_path(self) -> Path:

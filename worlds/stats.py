@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, computed_field
 from worlds.corpus.dialogues import dialogues
 from worlds.corpus.quality import QualityReport, measure
 from worlds.diffusion import HOUR, DiffusionTracker, ProbeDiffusion
-from worlds.eventlog import EventReader
+from worlds.eventlog import EventReader, SkipHook
 from worlds.events import (
     ConversationStarted,
     Error,
@@ -153,14 +153,15 @@ def _count_call(
         _add_tokens(agent.tokens, call.prompt_tokens, call.completion_tokens)
 
 
-def compute_stats(source: RunFolder | EventReader) -> RunStats:
+def compute_stats(source: RunFolder | EventReader, on_skip: SkipHook | None = None) -> RunStats:
     """Streams the closed part of the log once; the events of a tick a crash cut short are counted, not read.
 
     A run folder gives every figure; a bare log has no scenario, so no rates per hour and no diffusion.
+    `on_skip` hears of each line of a run folder's log that is not a record (a bare log's reader has its own).
     """
     spec = load_any(source.scenario_path) if isinstance(source, RunFolder) else None
     scenario = spec if isinstance(spec, Scenario) else None
-    reader = source.reader() if isinstance(source, RunFolder) else source
+    reader = source.reader(on_skip) if isinstance(source, RunFolder) else source
     tracker = DiffusionTracker(scenario.probes if scenario else [])
     extent = reader.extent()
     stats = RunStats(incomplete_tail_events=extent.total - extent.complete)

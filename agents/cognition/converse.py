@@ -11,6 +11,7 @@ from agents.agent import Agent
 from agents.cognition.lines import (
     echoes,
     first_sentences,
+    introduces_as,
     names_self,
     repeats,
     says_goodbye,
@@ -102,17 +103,22 @@ def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tup
     return turns
 
 
-def line_fault(speaker: str, line: str, history: list[tuple[str, str]]) -> str:
+#: Faults from the worst down: when every try has one, the least bad try is kept (a repeat ends the talk).
+FAULTS = ("has nothing spoken in it", "repeats what was said", "sounds like a chat assistant",
+          "confuses who is speaking", "")
+
+
+def line_fault(speaker: str, partners: list[str], line: str, history: list[tuple[str, str]]) -> str:
     """What makes a line not worth keeping ("" when nothing does), in the words a retry record uses."""
     if not line:
-        return "has nothing spoken in it"
-    if names_self(speaker, line):
-        return "names its own speaker"
-    if sounds_like_an_assistant(line):
-        return "sounds like a chat assistant"
+        return FAULTS[0]
     names = {speaker, *(who for who, _ in history)}
     if repeats(line, history, names) or echoes(line, (text for _, text in history)):
-        return "repeats what was said"
+        return FAULTS[1]
+    if sounds_like_an_assistant(line):
+        return FAULTS[2]
+    if names_self(speaker, line) or any(introduces_as(other, line) for other in partners):
+        return FAULTS[3]
     return ""
 
 
@@ -120,19 +126,21 @@ async def next_line(
     agent: Agent, partners: list[str], place: str, history: list[tuple[str, str]], recollections: list[str],
     gateway: ModelGateway, scope: CallScope, now: datetime, stage: Stage = "middle",
 ) -> NextLine:
-    """The speaker's next line, asked again (a fresh seed, logged as a retry) while it names its own speaker or
-    repeats the talk; the last try stands if none is clean, and the conversation's own checks judge it.
+    """The speaker's next line, asked again (a fresh seed, logged as a retry) while it repeats the talk, sounds
+    like a chat assistant or names its own speaker; if every try does, the least bad one stands and the
+    conversation's own checks judge it.
 
     Raises ModelUnavailableError when the model gives no line at all.
     """
     prompt = line_prompt(agent, partners, place, history, recollections, now, stage)
-    kept = ""
+    kept, kept_fault = "", FAULTS[0]
     for attempt in range(LINE_TRIES):
         raw = await gateway.complete(prompt, purpose="utterance", max_tokens=LINE_TOKENS, scope=scope,
                                      temperature=LINE_TEMPERATURES[attempt])
         text = first_sentences(spoken(raw, [agent.name, *partners]), LINE_SENTENCES)
-        kept = text or kept
-        fault = line_fault(agent.name, text, history)
+        fault = line_fault(agent.name, partners, text, history)
+        if FAULTS.index(fault) > FAULTS.index(kept_fault):
+            kept, kept_fault = text, fault
         if not fault:
             break
         if attempt + 1 < LINE_TRIES:

@@ -57,6 +57,12 @@ def names_self(speaker: str, text: str) -> bool:
     return False
 
 
+def introduces_as(name: str, text: str) -> bool:
+    """The line says "I'm NAME" (or the like) for someone else's first name: the speaker took the partner's part."""
+    first = re.escape(name.split()[0]) if name.split() else re.escape(name)
+    return bool(re.search(_INTRODUCTION.pattern.removesuffix(r"\s*$") + rf"\s*{first}(?![\w])", text, re.I))
+
+
 def echoes(text: str, earlier: Iterable[str]) -> bool:
     """Most of the line's words, in order, were already said in one earlier line (ROUGE-L precision)."""
     return echoes_words(words(text), [words(before) for before in earlier])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -83,7 +84,7 @@ def repeats_earlier(turns: list[Turn]) -> bool:
     return repeats(said, [(t.speaker, _FIXED_WORDS.sub(" ", t.content)) for t in turns[:-1]])
 
 
-def _trailing(turns: list[Turn], test) -> int:
+def _trailing(turns: list[Turn], test: Callable[[Turn], bool]) -> int:
     """How many of the last turns in a row pass `test`."""
     count = 0
     for turn in reversed(turns):

@@ -55,6 +55,7 @@ def foreign_readme(folder: Path) -> str | None:
 
 
 def size_category(records: int) -> str:
+    """The Hugging Face size bucket, so the Hub can list the dataset among others of its size."""
     return next((label for limit, label in _SIZES if records < limit), "n>100M")
 
 
@@ -66,7 +67,15 @@ def write_card(folder: Path, facts: CardFacts) -> list[Path]:
     return [folder / CARD_FILE, picture]
 
 
+def dialogue_kinds(q: QualityReport) -> str:
+    """What the measured dialogues are: a harvest keeps Self-* sessions too, which are neither kind `stats` names."""
+    loops = q.dialogues - q.conversations - q.roleplay_sessions
+    return (f"{q.conversations} conversations, {q.roleplay_sessions} role-play"
+            + (f", {loops} Self-* loop sessions" if loops else ""))
+
+
 def render(facts: CardFacts, picture: str) -> str:
+    """The card as Markdown with its YAML header: the Hub reads the header, a person the tables."""
     header = {
         "license": facts.license,
         "task_categories": ["text-generation"],
@@ -92,7 +101,7 @@ def render(facts: CardFacts, picture: str) -> str:
         "", "## Quality of what was kept", "",
         "The figures `simulacra stats` reports, over the kept dialogues; rates are shares of lines.", "",
         "| figure | value |", "|---|---|",
-        f"| dialogues | {q.dialogues} ({q.conversations} conversations, {q.roleplay_sessions} role-play) |",
+        f"| dialogues | {q.dialogues} ({dialogue_kinds(q)}) |",
         f"| lines | {q.lines} (mean {q.mean_lines} per dialogue) |",
         *(f"| ended: {reason} | {share:.1%} |" for reason, share in q.end_reasons.items()),
         f"| self-address rate | {q.self_address_rate:.2%} |", f"| echo rate | {q.echo_rate:.2%} |",

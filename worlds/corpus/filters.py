@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from agents.roleplay.records import EndReason
 from worlds.corpus.quality import DialogueFigures
 from worlds.corpus.samples import Item
+from worlds.events import ConversationEnded
 
 #: A dialogue needs two speakers to teach anything about answering; not an option.
 ONE_SPEAKER = "one speaker"
+#: Every reason a conversation or a session (role-play or Self-*) can end for.
+END_REASONS = sorted({*get_args(ConversationEnded.model_fields["reason"].annotation), *get_args(EndReason)})
 
 
 class HarvestFilters(BaseModel):
@@ -28,6 +33,15 @@ class HarvestFilters(BaseModel):
     max_chars: int | None = Field(default=None, ge=0)
     #: Self-Eval: keep answers the model itself rates at least this likely to be right.
     min_p_true: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("end_reasons")
+    @classmethod
+    def _known_reasons(cls, reasons: list[str]) -> list[str]:
+        """A reason no dialogue can end for would silently remove every one."""
+        unknown = [reason for reason in reasons if reason not in END_REASONS]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is no end reason; dialogues end for {', '.join(END_REASONS)}")
+        return reasons
 
     def names(self) -> list[str]:
         """The filters in the order they are tried, by their option names: what the summary and card count."""
@@ -50,6 +64,7 @@ class HarvestFilters(BaseModel):
 
     def _tests(self) -> list[tuple[str, Callable[[Item, DialogueFigures], bool]]]:
         def share(count: int, lines: int) -> float:
+            """A dialogue without lines has no share of anything, rather than a division by zero."""
             return count / lines if lines else 0.0
 
         tests: list[tuple[str, Callable[[Item, DialogueFigures], bool]]] = [

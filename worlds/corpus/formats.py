@@ -19,6 +19,7 @@ PARQUET_BATCH = 5_000
 
 
 def chat_messages(system: str, turns: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """OpenAI chat messages, the shape openai and parquet rows share, so both read the same to a trainer."""
     return [{"role": "system", "content": system}] + [{"role": role, "content": text} for role, text in turns]
 
 
@@ -71,10 +72,17 @@ def rows(item: Item, fmt: HarvestFormat) -> list[dict[str, Any]]:
 class RowWriter(Protocol):
     """A corpus file that takes rows run by run: `commit` keeps what came since the last one, `rollback` drops it."""
 
-    def write(self, row: dict[str, Any]) -> None: ...
-    def commit(self) -> None: ...
-    def rollback(self) -> None: ...
-    def close(self) -> None: ...
+    def write(self, row: dict[str, Any]) -> None:
+        """Take a row, provisionally: it is kept only if its run is read to the end."""
+
+    def commit(self) -> None:
+        """Keep every row since the last commit: their run was read whole."""
+
+    def rollback(self) -> None:
+        """Drop every row since the last commit: their run failed part-way, and half a run is not kept."""
+
+    def close(self) -> None:
+        """Finish the file; rows not committed by now are not in it."""
 
 
 class JsonlWriter:
@@ -85,17 +93,21 @@ class JsonlWriter:
         self._committed = 0
 
     def write(self, row: dict[str, Any]) -> None:
+        """Straight to the file: a rollback cuts it back, so nothing waits in memory."""
         self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def commit(self) -> None:
+        """Flushed first, so the position kept is where the rows on disk really end."""
         self._file.flush()
         self._committed = self._file.tell()
 
     def rollback(self) -> None:
+        """Cut the file back to the last commit."""
         self._file.seek(self._committed)
         self._file.truncate()
 
     def close(self) -> None:
+        """Close the file; the harvest renames it from `.partial` afterwards."""
         self._file.close()
 
 
@@ -120,9 +132,11 @@ class ParquetWriter:
         self._spool = self._spool_path.open("w+", encoding="utf-8")
 
     def write(self, row: dict[str, Any]) -> None:
+        """Into the spool: a parquet file cannot be cut back, so rows reach it only on commit."""
         self._spool.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def commit(self) -> None:
+        """Move the spooled rows into the parquet file in row groups of `PARQUET_BATCH`, bounding memory."""
         self._spool.seek(0)
         batch: list[dict[str, Any]] = []
         for line in self._spool:
@@ -135,10 +149,12 @@ class ParquetWriter:
         self.rollback()
 
     def rollback(self) -> None:
+        """Empty the spool: the parquet file never saw these rows."""
         self._spool.seek(0)
         self._spool.truncate()
 
     def close(self) -> None:
+        """Write the parquet footer (the file is unreadable without it) and remove the spool."""
         self._parquet.close()
         self._spool.close()
         self._spool_path.unlink(missing_ok=True)
@@ -159,4 +175,5 @@ class ParquetWriter:
 
 
 def open_writer(path: Path, fmt: HarvestFormat, with_metadata: bool) -> RowWriter:
+    """Parquet needs a writer of its own (columns, a footer); every other format is JSON lines."""
     return ParquetWriter(path, with_metadata) if fmt == "parquet" else JsonlWriter(path)

@@ -77,6 +77,8 @@ def _flag_rows(dialogue: Dialogue) -> Iterator[tuple[bool, bool, bool, bool]]:
 
 
 def figures(dialogue: Dialogue, flags: list[LineFlags] | None = None) -> DialogueFigures:
+    """One dialogue's figures, which both the harvest filters and the corpus tally read; `flags` spares working
+    out each line's faults again when the caller has them."""
     rows = _flag_rows(dialogue) if flags is None else \
         ((f.self_address, f.echo, f.truncated, f.role_flip) for f in flags)
     self_address, echo, cut, flips = (sum(column) for column in zip(*rows, (0, 0, 0, 0)))
@@ -162,12 +164,14 @@ class QualityTally:
         totals["near"] += near_copy
 
     def merge(self, other: QualityTally) -> None:
+        """Add a run's tally once the run was read whole, so a run skipped part-way counts for nothing."""
         self.totals.update(other.totals)
         self.ends.update(other.ends)
         self.unigrams |= other.unigrams
         self.bigrams |= other.bigrams
 
     def report(self) -> QualityReport:
+        """The counts as shares and means: the figures are comparable across corpora of any size."""
         totals = self.totals
         report = QualityReport(dialogues=totals["dialogues"], conversations=totals["conversations"],
                                roleplay_sessions=totals["roleplay_sessions"], lines=totals["lines"])

@@ -23,6 +23,7 @@ class HarvestReader(EventReader):
         self._extent: LogExtent | None = None
 
     def extent(self) -> LogExtent:
+        """Found on the first call and kept: each of the harvest's streams over the log asks for it."""
         if self._extent is None:
             complete = total = 0
             for total, line in enumerate(self._lines(), 1):

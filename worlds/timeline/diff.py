@@ -22,14 +22,16 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, Field, computed_field
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from memory.errors import InputError
 from worlds.diffusion import ProbeDiffusion
 from worlds.events import WALL_CLOCK_FIELDS
 from worlds.runfolder import RunFolder
+from worlds.scenario import Scenario, load_any
 from worlds.stats import compute_stats
 from worlds.timeline.describe import describe
 from worlds.timeline.select import EventFilter, select
@@ -78,16 +80,17 @@ class ProbeComparison(BaseModel):
     probe: int
     question: str
     answers: list[AnswerPair]
-    #: Answers that showed the fact (any of the probe's `expect` words).
-    knew_a: int
-    knew_b: int
-    #: Agents the log shows had met the fact by the end; None when the probe has no `expect` words.
+    #: Answers that showed the fact (any of the probe's `expect` words); None in a run that never asked the probe.
+    knew_a: int | None
+    knew_b: int | None
+    #: Agents the log shows had met the fact by the end; None when the probe has no `expect` words, or was not asked.
     met_a: int | None
     met_b: int | None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def differs(self) -> bool:
+        """A probe asked in one run only differs too: the other has no answers to set beside its own."""
         return (self.knew_a, self.met_a) != (self.knew_b, self.met_b) or any(p.a != p.b for p in self.answers)
 
 
@@ -100,10 +103,13 @@ class RunDiff(BaseModel):
     partings: list[Parting]
     agents: list[str]
     probes: list[ProbeComparison]
+    #: What makes the comparison doubtful: runs of different scenarios, a probe number asking another question.
+    warnings: list[str] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def identical(self) -> bool:
+        """Noise aside, so a script can tell a fork without effect from one that changed something."""
         return not self.partings and not any(p.differs for p in self.probes)
 
 
@@ -146,12 +152,19 @@ def _parting(agent: str, left: Iterator[dict], right: Iterator[dict]) -> Parting
     return None
 
 
+def _other_questions(a: list[ProbeDiffusion], b: list[ProbeDiffusion]) -> list[str]:
+    """A probe number that asks another question in each run: its answers are not comparable, so say so."""
+    questions_b = {p.probe: p.question for p in b}
+    return [f"probe {p.probe} asks {p.question!r} in A but {questions_b[p.probe]!r} in B: compared as two probes, "
+            "each asked in one run" for p in a if questions_b.get(p.probe, p.question) != p.question]
+
+
 def _probes(a: list[ProbeDiffusion], b: list[ProbeDiffusion]) -> list[ProbeComparison]:
-    """Probes matched by number (a fork adds its probes after its parent's)."""
-    left, right = {p.probe: p for p in a}, {p.probe: p for p in b}
+    """Probes matched by number and question (a fork adds its probes after its parent's)."""
+    left, right = {(p.probe, p.question): p for p in a}, {(p.probe, p.question): p for p in b}
     compared = []
-    for number in sorted({*left, *right}):
-        pa, pb = left.get(number), right.get(number)
+    for key in sorted({*left, *right}):
+        pa, pb = left.get(key), right.get(key)
         answers_a = {r.agent: r for r in pa.answers} if pa else {}
         answers_b = {r.agent: r for r in pb.answers} if pb else {}
         pairs = [AnswerPair(agent=name, a=getattr(answers_a.get(name), "answer", None),
@@ -160,16 +173,32 @@ def _probes(a: list[ProbeDiffusion], b: list[ProbeDiffusion]) -> list[ProbeCompa
                             knew_b=getattr(answers_b.get(name), "knew", None))
                  for name in sorted({*answers_a, *answers_b})]
         compared.append(ProbeComparison(
-            probe=number, question=(pa or pb).question, answers=pairs,
-            knew_a=sum(1 for p in pairs if p.knew_a), knew_b=sum(1 for p in pairs if p.knew_b),
+            probe=key[0], question=key[1], answers=pairs,
+            knew_a=sum(1 for p in pairs if p.knew_a) if pa else None,
+            knew_b=sum(1 for p in pairs if p.knew_b) if pb else None,
             met_a=pa.spread[-1].heard if pa and pa.spread else None,
             met_b=pb.spread[-1].heard if pb and pb.spread else None,
         ))
     return compared
 
 
+def _world_names(a: RunFolder, b: RunFolder) -> tuple[str, str]:
+    """The two runs' scenario names; a batch folder has no timeline to compare, so it is an input error."""
+    names = []
+    for folder in (a, b):
+        scenario = load_any(folder.scenario_path)
+        if not isinstance(scenario, Scenario):
+            raise InputError(f"{folder.path}: a batch folder (sessions without a world or a clock): diff compares "
+                             "world runs; read a batch with `simulacra inspect` or `simulacra stats`")
+        names.append(scenario.name)
+    return names[0], names[1]
+
+
 def diff_runs(a: RunFolder, b: RunFolder, on_skip: Callable[[Path, int, str], None]) -> RunDiff:
     """Compare two runs; `on_skip(path, line, why)` for each line of either log that is not a record."""
+    name_a, name_b = _world_names(a, b)
+    warnings = [] if name_a == name_b else [f"the runs are of different scenarios ({name_a!r} and {name_b!r}): "
+                                            "what differs may come from that, not from a fork's edits"]
     agents = sorted({p.name for folder in (a, b) for p in folder.personas()})
     partings = []
     for agent in [*agents, WORLD]:
@@ -177,8 +206,11 @@ def diff_runs(a: RunFolder, b: RunFolder, on_skip: Callable[[Path, int, str], No
                          _timeline(b, agent, lambda n, why: on_skip(b.events_path, n, why)))
         if found is not None:
             partings.append(found)
-    return RunDiff(run_a=str(a.path), run_b=str(b.path), partings=partings, agents=[*agents, WORLD],
-                   probes=_probes(compute_stats(a).diffusion, compute_stats(b).diffusion))
+    diffusion_a, diffusion_b = compute_stats(a).diffusion, compute_stats(b).diffusion
+    probes = _probes(diffusion_a, diffusion_b)
+    warnings += _other_questions(diffusion_a, diffusion_b)
+    return RunDiff(run_a=str(a.path), run_b=str(b.path), partings=partings, agents=[*agents, WORLD], probes=probes,
+                   warnings=warnings)
 
 
 def print_diff(report: RunDiff, out: Console) -> None:
@@ -201,14 +233,19 @@ def print_diff(report: RunDiff, out: Console) -> None:
     out.print(table)
     for probe in (p for p in report.probes if p.differs):
         answers = Table(title=f"Probe {probe.probe} — {escape(probe.question)}",
-                        caption=f"knew: A {probe.knew_a}, B {probe.knew_b}"
+                        caption=f"knew: A {_count(probe.knew_a)}, B {_count(probe.knew_b)}"
                                 + ("" if probe.met_a is None and probe.met_b is None else
-                                   f"; had met the fact by the end: A {probe.met_a}, B {probe.met_b}"))
+                                   f"; had met the fact by the end: A {_count(probe.met_a)}, B {_count(probe.met_b)}"))
         for column in ("agent", "A", "B"):
             answers.add_column(column, overflow="fold")
         for pair in probe.answers:
             answers.add_row(escape(pair.agent), *(_answer_cell(x, pair.a != pair.b) for x in (pair.a, pair.b)))
         out.print(answers)
+
+
+def _count(value: int | None) -> str:
+    """A figure a run has not got (it never asked the probe) is a dash, not a zero."""
+    return "–" if value is None else str(value)
 
 
 def _answer_cell(answer: str | None, changed: bool) -> str:

@@ -9,11 +9,13 @@ record in the middle of a log) is skipped, and reported by its line number.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+
+from worlds.eventlog import SkipHook, read_records
 
 
 def _texts(value: object) -> Iterator[str]:
@@ -77,22 +79,8 @@ class EventFilter(BaseModel):
         return True
 
 
-def select(path: Path, chosen: EventFilter, on_skip: Callable[[int, str], None]) -> Iterator[dict]:
+def select(path: Path, chosen: EventFilter, on_skip: SkipHook) -> Iterator[dict]:
     """The chosen events in log order; `on_skip(line_number, why)` for each line that is not a record."""
-    with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.endswith("\n"):
-                on_skip(number, "the last line was cut off (a crash while writing it)")
-                return
-            if not chosen.quick(line):
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError as exc:
-                on_skip(number, f"not a JSON record ({exc.msg})")
-                continue
-            if not isinstance(event, dict) or "kind" not in event:
-                on_skip(number, "not an event record")
-                continue
-            if chosen.exact(event):
-                yield event
+    for event in read_records(path, on_skip, chosen.quick):
+        if chosen.exact(event):
+            yield event
