@@ -93,13 +93,26 @@ def _reader(source: RunFolder | EventReader) -> EventReader:
     return source.reader() if isinstance(source, RunFolder) else source
 
 
+def conversation_dialogue(conv: HarvestedConversation) -> Dialogue:
+    """A conversation as the quality figures see it."""
+    return Dialogue(dialogue_id=conv.conversation_id, kind="conversation", end_reason=conv.end_reason,
+                    lines=[Line(speaker=who, text=text) for who, text in conv.lines])
+
+
+def session_dialogue(session: HarvestedSession) -> Dialogue:
+    """A session as the quality figures see it: its kind is the loop's; only role-play keeps the CAMEL sides."""
+    kind = session.start.loop
+    return Dialogue(dialogue_id=session.start.session_id, kind=kind,
+                    end_reason=session.end.reason if session.end else None,
+                    lines=[Line(speaker=t.speaker, text=t.content, role=t.role if kind == "roleplay" else None)
+                           for t in session.turns])
+
+
 def dialogues(source: RunFolder | EventReader) -> Iterator[Dialogue]:
     """The run's ended conversations, then its ended role-play sessions: what the quality figures measure."""
     for conv in read_conversations(source):
         if conv.end_reason is not None:
-            yield Dialogue(dialogue_id=conv.conversation_id, kind="conversation", end_reason=conv.end_reason,
-                           lines=[Line(speaker=who, text=text) for who, text in conv.lines])
+            yield conversation_dialogue(conv)
     for session in read_sessions(source):
         if session.end is not None and session.start.loop == "roleplay":
-            yield Dialogue(dialogue_id=session.start.session_id, kind="roleplay", end_reason=session.end.reason,
-                           lines=[Line(speaker=t.speaker, text=t.content, role=t.role) for t in session.turns])
+            yield session_dialogue(session)

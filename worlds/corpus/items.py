@@ -8,7 +8,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from agents.persona import Persona
-from worlds.corpus.dialogues import HarvestedConversation, HarvestedSession, read_conversations, read_sessions
+from worlds.corpus.dialogues import (
+    HarvestedSession,
+    conversation_dialogue,
+    read_conversations,
+    read_sessions,
+    session_dialogue,
+)
 from worlds.corpus.perspective import conversation_samples
 from worlds.corpus.preferences import critic_choices, critic_preferences, refine_preferences
 from worlds.corpus.provenance import conversation_sources
@@ -42,16 +48,16 @@ def run_items(folder: RunFolder, options: ItemOptions) -> Iterator[Item]:
     sources = conversation_sources(reader) if options.provenance else None
     for conv in read_conversations(reader):
         if conv.end_reason is None:
-            yield Item(run=conv.run, key=conv.conversation_id, dialogue=_conversation_dialogue(conv), left_out=UNFINISHED)
+            yield Item(run=conv.run, key=conv.conversation_id, dialogue=conversation_dialogue(conv), left_out=UNFINISHED)
             continue
         lines = _joined(sources, conv.conversation_id) if sources is not None else None
         samples = conversation_samples(conv, options.assistant, personas, options.with_metadata, lines)
-        yield Item(run=conv.run, key=conv.conversation_id, dialogue=_conversation_dialogue(conv), samples=samples,
+        yield Item(run=conv.run, key=conv.conversation_id, dialogue=conversation_dialogue(conv), samples=samples,
                    left_out=None if samples or not conv.lines else NOT_A_PARTICIPANT)
     choices = critic_choices(reader) if options.preferences else None
     for session in read_sessions(reader):
         if session.end is None:
-            yield Item(run=session.run, key=session.start.session_id, dialogue=_session_dialogue(session),
+            yield Item(run=session.run, key=session.start.session_id, dialogue=session_dialogue(session),
                        left_out=UNFINISHED)
             continue
         picked = _joined(choices, session.start.session_id) if choices is not None else []
@@ -65,19 +71,6 @@ def _joined(stream: Iterator[tuple[str, Any]], dialogue_id: str) -> Any:
     if found != dialogue_id:
         raise ValueError(f"the log's dialogues came out of order ({found} beside {dialogue_id})")
     return value
-
-
-def _conversation_dialogue(conv: HarvestedConversation) -> Dialogue:
-    return Dialogue(dialogue_id=conv.conversation_id, kind="conversation", end_reason=conv.end_reason,
-                    lines=[Line(speaker=who, text=text) for who, text in conv.lines])
-
-
-def _session_dialogue(session: HarvestedSession) -> Dialogue:
-    kind = session.start.loop
-    return Dialogue(dialogue_id=session.start.session_id, kind=kind,
-                    end_reason=session.end.reason if session.end else None,
-                    lines=[Line(speaker=t.speaker, text=t.content, role=t.role if kind == "roleplay" else None)
-                           for t in session.turns])
 
 
 def session_metadata(session: HarvestedSession) -> dict[str, Any]:
@@ -125,7 +118,7 @@ def _roleplay_item(session: HarvestedSession, personas: dict[str, Persona], opti
     if options.with_metadata:
         metadata = {**session_metadata(session), "specified_task": start.specified_task, "subtasks": start.subtasks}
     turns: list[tuple[Role, str]] = [("user" if t.role == "user" else "assistant", t.content) for t in session.turns]
-    yield Item(run=session.run, key=start.session_id, dialogue=_session_dialogue(session),
+    yield Item(run=session.run, key=start.session_id, dialogue=session_dialogue(session),
                samples=[Sample(system=systems["assistant"], turns=turns, metadata=metadata)],
                preferences=critic_preferences(choices, session.turns, systems, metadata))
 
@@ -139,7 +132,7 @@ def _loop_items(session: HarvestedSession, options: ItemOptions) -> Iterator[Ite
     preferences = refine_preferences(start, end, metadata)
     p_true = end.result.get("p_true") if start.loop == "self_eval" else None
     if not samples:
-        yield Item(run=session.run, key=start.session_id, dialogue=_session_dialogue(session), p_true=p_true,
+        yield Item(run=session.run, key=start.session_id, dialogue=session_dialogue(session), p_true=p_true,
                    preferences=preferences, left_out=None if preferences else NO_LOOP_RESULT)
         return
     names = {"assistant": start.assistant_agent or start.assistant_role, "user": start.user_agent or start.user_role}
