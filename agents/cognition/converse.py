@@ -27,8 +27,7 @@ HISTORY_WINDOW = 8
 LINE_TOKENS = 80
 #: A longer reply is cut to its first sentences: small models ramble, and rambling repeats.
 LINE_SENTENCES = 2
-#: Tries for one line before a faulty one is let through, each a little hotter than the last.
-LINE_TRIES = 3
+#: One temperature per try of a line, each a little hotter than the last, before a faulty one is let through.
 LINE_TEMPERATURES = (0.8, 1.0, 1.1)
 SYSTEM = (
     "You write natural, everyday dialogue for a novel about the people of a small town. "
@@ -134,16 +133,16 @@ async def next_line(
     """
     prompt = line_prompt(agent, partners, place, history, recollections, now, stage)
     kept, kept_fault = "", FAULTS[0]
-    for attempt in range(LINE_TRIES):
+    for attempt, temperature in enumerate(LINE_TEMPERATURES):
         raw = await gateway.complete(prompt, purpose="utterance", max_tokens=LINE_TOKENS, scope=scope,
-                                     temperature=LINE_TEMPERATURES[attempt])
+                                     temperature=temperature)
         text = first_sentences(spoken(raw, [agent.name, *partners]), LINE_SENTENCES)
         fault = line_fault(agent.name, partners, text, history)
         if FAULTS.index(fault) > FAULTS.index(kept_fault):
             kept, kept_fault = text, fault
         if not fault:
             break
-        if attempt + 1 < LINE_TRIES:
+        if attempt + 1 < len(LINE_TEMPERATURES):
             gateway.note_retry(scope, "utterance", attempt, "invalid_output", f"the line {fault}: {text[:200]}", 0.0)
     if not kept:
         raise ModelUnavailableError(f"no try gave a line with anything spoken in it: {raw[:200]!r}")
