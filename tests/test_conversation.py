@@ -2,11 +2,16 @@
 
 from datetime import datetime
 
-from agents.cognition.converse import next_line
+from agents.cognition.converse import LINE_TEMPERATURES, next_line
 from agents.cognition.lines import _strip_name_prefixes, repeats, spoken
+from agents.context import Phase, TickContext
 from agents.gateway import CallScope, ModelGateway
-from tests.conftest import Scripted
+from tests.conftest import SMALL_TOWN, Scripted
 from tests.fakes import make_agent
+from worlds.activities.base import ActivityEnv
+from worlds.activities.conversation import Conversation
+from worlds.scenario import parse_scenario
+from worlds.world import World
 
 NOW = datetime(2023, 2, 13, 9, 10)
 
@@ -37,7 +42,7 @@ async def test_the_speaker_is_the_chat_models_own_voice():
 
 
 async def test_a_line_that_names_its_speaker_or_repeats_is_asked_again_and_logged():
-    backend = Scripted(["Ann, I'm so glad to see you.", "Save me a loaf?", "Of course, I kept one for you."])
+    backend = Scripted(["As Ann always says, bread first.", "Save me a loaf?", "Of course, I kept one for you."])
     gateway = ModelGateway(backend)
     ann = make_agent("Ann Lee", "flat")
     reports: list = []
@@ -52,12 +57,62 @@ async def test_a_line_that_names_its_speaker_or_repeats_is_asked_again_and_logge
 
 
 async def test_the_least_bad_try_stands_when_every_try_is_faulty():
-    backend = Scripted(["Save me a loaf?", "Ann here: of course I will.", "Save me a loaf?"])
+    backend = Scripted(["Save me a loaf?", "Ann here: of course I will.", "How can I help you today?",
+                        "Save me a loaf!", "Save me a loaf?"])
     ann = make_agent("Ann Lee", "flat")
     said = await next_line(ann, ["Bob Ray"], "Cafe", [("Bob Ray", "Save me a loaf?")], [], ModelGateway(backend),
                            CallScope("Ann Lee", 4), NOW)
     # A repeat would end the talk; a line that names its speaker is worse data but keeps it going.
-    assert said.line == "Ann here: of course I will." and len(backend.calls) == 3
+    assert said.line == "Ann here: of course I will." and len(backend.calls) == len(LINE_TEMPERATURES)
+
+
+async def test_a_line_that_only_greets_its_own_speaker_is_mended_and_the_repair_logged():
+    backend = Scripted(["Hi Ann! Lovely morning for it."])
+    gateway = ModelGateway(backend)
+    reports: list = []
+    said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", [("Bob Ray", "Morning!")], [],
+                           gateway, CallScope("Ann Lee", 5, sink=reports.append), NOW)
+    assert said.line == "Hi! Lovely morning for it." and len(backend.calls) == 1
+    assert gateway.counters.repairs == 1 and gateway.counters.retries == 0
+    [repair] = [r for r in reports if r.kind == "model_repair"]
+    assert (repair.raw, repair.repaired, repair.purpose) == ("Hi Ann! Lovely morning for it.", said.line, "utterance")
+
+
+async def test_a_line_reciting_the_speakers_description_is_asked_again():
+    backend = Scripted(["Hi, I'm Ann Lee, 30 years old, cheerful, and I bake bread.", "Fresh loaves are out, want one?"])
+    ann = make_agent("Ann Lee", "flat", age=30, traits="cheerful", persona="Ann bakes bread.")
+    reports: list = []
+    said = await next_line(ann, ["Bob Ray"], "Cafe", [("Bob Ray", "Morning!")], [], ModelGateway(backend),
+                           CallScope("Ann Lee", 8, sink=reports.append), NOW)
+    assert said.line == "Fresh loaves are out, want one?"
+    assert [r.detail.split(":")[0] for r in reports if r.kind == "model_retry"] == [
+        "the line recites the speaker's description"]
+
+
+async def test_each_try_is_given_the_next_recollection_not_yet_talked_about():
+    backend = Scripted(["How can I help you today?", "Mention: the picnic.", "The fair is on Saturday, are you going?"])
+    recollections = ["Ann Lee is hosting a picnic on Sunday.", "Ann's oven broke on Monday.",
+                     "The street fair is on Saturday."]
+    history = [("Bob Ray", "Save me a loaf? The oven at home broke on Monday.")]
+    said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", history, recollections,
+                           ModelGateway(backend), CallScope("Ann Lee", 6), NOW)
+    cues = [call.messages[-1].content.splitlines()[-1] for call in backend.calls]
+    # The broken oven was already talked about; the others are put in Ann's own words, one per try.
+    assert cues == ["(Answer briefly, then mention: I am hosting a picnic on Sunday.)",
+                    "(Answer briefly, then mention: The street fair is on Saturday.)",
+                    "(Answer briefly, then mention: I am hosting a picnic on Sunday.)"]
+    assert said.line == "The fair is on Saturday, are you going?" and not said.wrapping_up
+
+
+async def test_when_every_try_repeats_the_last_asks_for_a_goodbye_that_may_end_the_talk_early():
+    backend = Scripted(["Save me a loaf?"] * (len(LINE_TEMPERATURES) - 1) + ["Right, I must get back to the ovens. Bye!"])
+    said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", [("Bob Ray", "Save me a loaf?")], [],
+                           ModelGateway(backend), CallScope("Ann Lee", 7), NOW, "opening")
+    assert "do not say goodbye yet" in backend.calls[0].messages[0].content
+    assert "say goodbye" in backend.calls[-1].messages[0].content
+    assert "do not say goodbye yet" not in backend.calls[-1].messages[0].content
+    assert backend.calls[-1].messages[-1].content.endswith("(Now say goodbye to Bob: give a reason to leave, in one short sentence.)")
+    assert said.end_conversation and said.wrapping_up
 
 
 def test_spoken_keeps_only_the_words_said():
@@ -65,6 +120,7 @@ def test_spoken_keeps_only_the_words_said():
     assert spoken('Bob Ray: "Sure thing! *smiles* I was going to say that the fair is on Satur', names) == "Sure thing!"
     assert spoken("Great, see you there!\nBob: Bye Ann!", names) == "Great, see you there!"
     assert spoken("(laughs) Oh, you know me.", names) == "Oh, you know me."
+    assert spoken("(Oh, the fair? I'm going.", names) == "Oh, the fair? I'm going."  # a cue's bracket, copied
 
 
 def test_echoed_name_labels_are_stripped():
@@ -84,3 +140,20 @@ def test_a_greeting_that_differs_only_in_the_name_is_a_repeat():
     history = [("Ann Lee", "Hello Bob, how are you today?")]
     assert repeats("Hello Ann, how are you today?", history, ["Ann Lee", "Bob Ray"])
     assert not repeats("Hello Ann, the bread smells great today!", history, ["Ann Lee", "Bob Ray"])
+
+
+async def test_a_talk_that_ran_dry_ends_on_its_goodbye_before_min_lines():
+    scenario = parse_scenario(SMALL_TOWN.replace("conversation: {max_lines: 4,", "conversation: {min_lines: 6, max_lines: 8,"))
+    backend = Scripted(["Morning, the bread is out.", "Great, I'll take two loaves."]
+                       + ["Great, I'll take two loaves!"] * (len(LINE_TEMPERATURES) - 1) + ["Must dash, bye now!"])
+    agents = {n: make_agent(n, "Cafe") for n in ("Ann Lee", "Bob Ray")}
+    env = ActivityEnv(world=World(scenario), agents=agents, gateway=ModelGateway(backend), scenario=scenario)
+    talk, reports = Conversation("c1", ["Ann Lee", "Bob Ray"], "Cafe"), []
+    for tick in range(2):
+        ctx = TickContext(tick=tick, now=scenario.clock.start, step=scenario.clock.step, run_seed=1)
+        if tick == 0:
+            talk.start(ctx, env, ctx.scope(Phase.APPLY, "c1"))
+        await talk.advance(ctx, env)
+        reports += ctx.drain()
+    [ended] = [r for r in reports if getattr(r, "kind", "") == "conversation_ended"]
+    assert (ended.reason, ended.lines) == ("farewell", 3) and talk.history[-1] == ("Ann Lee", "Must dash, bye now!")

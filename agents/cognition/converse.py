@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -17,7 +18,9 @@ from agents.cognition.lines import (
     says_goodbye,
     sounds_like_an_assistant,
     spoken,
+    words,
 )
+from agents.cognition.voice import in_first_person, without_self_address
 from agents.gateway import CallScope, ChatMessage, ModelGateway, ModelUnavailableError
 from agents.prompting import Section, assemble, bullet_list
 
@@ -28,7 +31,7 @@ LINE_TOKENS = 80
 #: A longer reply is cut to its first sentences: small models ramble, and rambling repeats.
 LINE_SENTENCES = 2
 #: One temperature per try of a line, each a little hotter than the last, before a faulty one is let through.
-LINE_TEMPERATURES = (0.8, 1.0, 1.1)
+LINE_TEMPERATURES = (0.8, 0.9, 1.0, 1.1, 1.2)
 SYSTEM = (
     "You write natural, everyday dialogue for a novel about the people of a small town. "
     "Characters speak casually and briefly, like neighbours, never like customer service."
@@ -47,6 +50,8 @@ class NextLine(BaseModel):
 
     line: str = Field(min_length=1)
     end_conversation: bool
+    #: Asked for as a goodbye because the talk had run dry: it may end the conversation before `min_lines`.
+    wrapping_up: bool = False
 
 
 class ConversationDigest(BaseModel):
@@ -64,12 +69,30 @@ async def recall_for(agent: Agent, partners: list[str], history: list[tuple[str,
     return [m.text for m in found]
 
 
+#: A recollection counts as already talked about when this share of its longer words was said.
+TALKED_ABOUT = 0.5
+
+
+def untalked(recollections: list[str], history: list[tuple[str, str]]) -> list[str]:
+    """Recollections not talked about yet, most relevant first: concrete things for a small model to bring up."""
+    said = {w for _, text in history for w in words(text)}
+    fresh = []
+    for memory in recollections:
+        content = [w for w in words(memory) if len(w) > 3]
+        if content and sum(w in said for w in content) < TALKED_ABOUT * len(content):
+            fresh.append(memory)
+    return fresh
+
+
 def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tuple[str, str]],
-                recollections: list[str], now: datetime, stage: Stage) -> list[ChatMessage]:
+                recollections: list[str], now: datetime, stage: Stage, topic: str | None = None,
+                wrap_up: bool = False) -> list[ChatMessage]:
     """The speaker as the chat model's own voice: partners' lines are the user's turns, its own the assistant's.
 
     Small models answer the user of a chat far better than they write a named character's line into a
-    transcript, where they address themselves and copy the other's words.
+    transcript, where they address themselves and copy the other's words. A `topic` (a recollection, put in
+    the speaker's own words) gives the line something concrete to say; without one a small model loops on
+    greetings and pleasantries. `wrap_up` asks outright for a goodbye, for a talk that has run dry.
     """
     first = agent.persona.first_name
     others = " and ".join(name.split()[0] for name in partners)
@@ -89,7 +112,7 @@ def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tup
                            *(f"{s.label}:\n{s.text.strip()}" for s in sections if s.text.strip())])
     turns = [ChatMessage(role="system", content=system)]
     if not history:
-        turns.append(ChatMessage(role="user", content=f"({others} is here. Say hello and start talking.)"))
+        turns.append(ChatMessage(role="user", content=f"({others} is here. Say hello.)"))
     for who, text in history[-HISTORY_WINDOW:]:
         role = "assistant" if who == agent.name else "user"
         shown = text if role == "assistant" or len(partners) == 1 else f"{who.split()[0]}: {text}"
@@ -99,25 +122,39 @@ def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tup
             turns.append(ChatMessage(role=role, content=shown))
     if turns[-1].role == "assistant":
         turns.append(ChatMessage(role="user", content="(Go on.)"))
+    if wrap_up:
+        cue = f"(Now say goodbye to {others}: give a reason to leave, in one short sentence.)"
+    elif topic is not None and stage != "closing":
+        mention = in_first_person(agent.name, topic)
+        cue = f"(Answer briefly, then mention: {mention})" if history else f"(Then mention: {mention})"
+    else:
+        return turns
+    turns[-1] = ChatMessage(role="user", content=f"{turns[-1].content}\n{cue}")
     return turns
 
 
 #: Faults from the worst down: when every try has one, the least bad try is kept (a repeat ends the talk).
-FAULTS = ("has nothing spoken in it", "repeats what was said", "sounds like a chat assistant",
-          "confuses who is speaking", "")
+FAULTS = ("has nothing spoken in it", "repeats its instructions", "repeats what was said",
+          "recites the speaker's description", "sounds like a chat assistant", "confuses who is speaking", "")
+#: The words of the prompt's cue, which a small model sometimes says instead of following it.
+_CUE_COPIED = re.compile(r"\b(answer briefly|then mention|give a reason to leave)\b|\bmention:", re.I)
 
 
-def line_fault(speaker: str, partners: list[str], line: str, history: list[tuple[str, str]]) -> str:
+def line_fault(speaker: Agent, partners: list[str], line: str, history: list[tuple[str, str]]) -> str:
     """What makes a line not worth keeping ("" when nothing does), in the words a retry record uses."""
     if not line:
         return FAULTS[0]
-    names = {speaker, *(who for who, _ in history)}
-    if repeats(line, history, names) or echoes(line, (text for _, text in history)):
+    if _CUE_COPIED.search(line):
         return FAULTS[1]
-    if sounds_like_an_assistant(line):
+    names = {speaker.name, *(who for who, _ in history)}
+    if repeats(line, history, names) or echoes(line, (text for _, text in history)):
         return FAULTS[2]
-    if names_self(speaker, line) or any(introduces_as(other, line) for other in partners):
-        return FAULTS[3]
+    if speaker.persona.age is not None and re.search(rf"\b{speaker.persona.age}[- ]years?\b", line):
+        return FAULTS[3]  # nobody tells a neighbour their age: the prompt's description read out
+    if sounds_like_an_assistant(line):
+        return FAULTS[4]
+    if names_self(speaker.name, line) or any(introduces_as(other, line) for other in partners):
+        return FAULTS[5]
     return ""
 
 
@@ -125,28 +162,37 @@ async def next_line(
     agent: Agent, partners: list[str], place: str, history: list[tuple[str, str]], recollections: list[str],
     gateway: ModelGateway, scope: CallScope, now: datetime, stage: Stage = "middle",
 ) -> NextLine:
-    """The speaker's next line, asked again (a fresh seed, logged as a retry) while it repeats the talk, sounds
-    like a chat assistant or names its own speaker; if every try does, the least bad one stands and the
-    conversation's own checks judge it.
+    """The speaker's next line, asked again while it has a fault (a fresh seed and the next thing to mention,
+    logged as a retry); a line whose only fault is naming its own speaker as the one spoken to is mended
+    instead (logged as a repair). If every try is faulty the least bad one stands, and the conversation's
+    own checks judge it; when the tries so far only repeated the talk, the last one is asked to wrap up.
 
     Raises ModelUnavailableError when the model gives no line at all.
     """
-    prompt = line_prompt(agent, partners, place, history, recollections, now, stage)
-    kept, kept_fault = "", FAULTS[0]
+    topics = untalked(recollections, history) or [None]
+    kept, kept_fault, wrapping_up = "", FAULTS[0], False
     for attempt, temperature in enumerate(LINE_TEMPERATURES):
+        last = attempt + 1 == len(LINE_TEMPERATURES)
+        wrapping_up = last and bool(history) and kept_fault == FAULTS[2]
+        prompt = line_prompt(agent, partners, place, history, recollections, now,
+                             "closing" if wrapping_up else stage, topics[attempt % len(topics)], wrapping_up)
         raw = await gateway.complete(prompt, purpose="utterance", max_tokens=LINE_TOKENS, scope=scope,
                                      temperature=temperature)
         text = first_sentences(spoken(raw, [agent.name, *partners]), LINE_SENTENCES)
-        fault = line_fault(agent.name, partners, text, history)
+        fault = line_fault(agent, partners, text, history)
+        if fault == FAULTS[-2] and (mended := without_self_address(agent.name, text)) != text \
+                and not line_fault(agent, partners, mended, history):
+            gateway.note_repair(scope, "utterance", "spoken line", text, mended)
+            text, fault = mended, ""
         if FAULTS.index(fault) > FAULTS.index(kept_fault):
             kept, kept_fault = text, fault
         if not fault:
             break
-        if attempt + 1 < len(LINE_TEMPERATURES):
+        if not last:
             gateway.note_retry(scope, "utterance", attempt, "invalid_output", f"the line {fault}: {text[:200]}", 0.0)
     if not kept:
         raise ModelUnavailableError(f"no try gave a line with anything spoken in it: {raw[:200]!r}")
-    return NextLine(line=kept, end_conversation=says_goodbye(kept))
+    return NextLine(line=kept, end_conversation=says_goodbye(kept), wrapping_up=wrapping_up and kept == text)
 
 
 #: A digest reads at most this many lines (the first, then the latest), each cut to DIGEST_WORDS words.

@@ -131,6 +131,8 @@ def spoken(text: str, names: list[str]) -> str:
     text = without_echo(text, names + [name.split()[0] for name in names])
     text = _strip_name_prefixes(" ".join(text.split()), names + [name.split()[0] for name in names])
     text = " ".join(_ACTION.sub(" ", text).split()).strip().strip('"').strip()
+    if text.startswith("(") and ")" not in text:  # the model began its line like the prompt's (cue)
+        text = text[1:].lstrip()
     ends = list(_SENTENCE_END.finditer(text))
     if ends and ends[-1].end() < len(text) and not text.endswith(("!", "?", ".")):
         text = text[: ends[-1].end()]  # the reply stopped at the token cap mid-sentence

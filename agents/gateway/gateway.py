@@ -160,13 +160,7 @@ class ModelGateway:
             outcome = parse_structured(reply.text, schema)
             if outcome.value is not None:
                 if outcome.repaired:
-                    self.counters.repairs += 1
-                    scope.emit(
-                        ModelRepairRecord(
-                            agent=scope.agent, purpose=purpose, model=self.model_name,
-                            schema_name=schema.__name__, raw=reply.text, repaired=outcome.repaired_text,
-                        )
-                    )
+                    self.note_repair(scope, purpose, schema.__name__, reply.text, outcome.repaired_text)
                 return outcome.value
             reason = f"invalid output: {outcome.error}"
             if attempt + 1 < self.max_parse_attempts:
@@ -252,6 +246,12 @@ class ModelGateway:
                 attempt=attempt, reason=reason, detail=detail, backoff_s=delay,
             )
         )
+
+    def note_repair(self, scope: CallScope, purpose: str, what: str, raw: str, repaired: str) -> None:
+        """Count and log an answer mended instead of asked again; callers that mend text use it too."""
+        self.counters.repairs += 1
+        scope.emit(ModelRepairRecord(agent=scope.agent, purpose=purpose, model=self.model_name,
+                                     schema_name=what, raw=raw, repaired=repaired))
 
     def _fall_back(self, scope: CallScope, purpose: str, reason: str, value, cause: Exception | None):
         if value is None:  # the kind of failure survives (a context overflow stays one)

@@ -53,7 +53,7 @@ class Conversation(Activity):
             self.history.append((speaker.name, said.line))
             scope.emit(Utterance(tick=ctx.tick, sim_time=ctx.now, agents=list(self.participants),
                                  conversation_id=self.id, speaker=speaker.name, place=self.place, text=said.line))
-            if said.end_conversation and len(self.history) >= limits.min_lines:
+            if said.end_conversation and (len(self.history) >= limits.min_lines or said.wrapping_up):
                 self.end(ctx, env, scope, "farewell")
                 return
             if len(self.history) >= limits.max_lines:
