@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agents.cognition.voice import in_first_person
 from agents.prompting import Section, bullet_list
 from agents.roleplay.setup import RoleCard, RoleplaySetup
 
@@ -14,8 +15,9 @@ def _who(card: RoleCard) -> str:
         parts = [f"You are the {card.role}."]
     if card.persona:
         parts.append(card.persona)
-    if card.memories:
-        parts.append("Things you remember that may matter here:\n" + bullet_list(card.memories))
+    if card.memories:  # in the agent's own words, or a small model says its own name back in third person
+        remembered = [in_first_person(card.agent, m) for m in card.memories] if card.agent else card.memories
+        parts.append("Things you remember that may matter here:\n" + bullet_list(remembered))
     return "\n".join(parts)
 
 
