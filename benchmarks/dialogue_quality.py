@@ -109,7 +109,9 @@ def scene_lines(text: str, a: Agent, b: Agent) -> tuple[list[Line], str]:
         kept.append(Line(speaker=speaker, text=line))
         if len(kept) == SCENE_LINES:
             return kept, "max_lines"
-    return kept, "farewell" if kept and says_goodbye(kept[-1].text) else "model_unavailable"
+    if not kept:
+        return kept, "model_unavailable"
+    return kept, "farewell" if says_goodbye(kept[-1].text) else "no_farewell"
 
 
 async def scenes(model: str, out: Path) -> tuple[list[Dialogue], Timed, float, int]:
@@ -139,6 +141,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="Keep the run folder under this folder, to read its lines.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     with tempfile.TemporaryDirectory() as scratch:
         out = args.keep or scratch
         if args.span == "scenes":

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from agents.cognition.converse import LINE_TEMPERATURES, next_line
+from agents.cognition.converse import _PACE, LINE_TEMPERATURES, next_line
 from agents.cognition.lines import _strip_name_prefixes, repeats, spoken
 from agents.context import Phase, TickContext
 from agents.gateway import CallScope, ModelGateway
@@ -79,7 +79,7 @@ async def test_a_line_that_only_greets_its_own_speaker_is_mended_and_the_repair_
 
 
 async def test_a_line_reciting_the_speakers_description_is_asked_again():
-    backend = Scripted(["Hi, I'm Ann Lee, 30 years old, cheerful, and I bake bread.", "Fresh loaves are out, want one?"])
+    backend = Scripted(["Hi, I'm Ann Lee, a 30-year-old baker, and I bake bread.", "Fresh loaves are out, want one?"])
     ann = make_agent("Ann Lee", "flat", age=30, traits="cheerful", persona="Ann bakes bread.")
     reports: list = []
     said = await next_line(ann, ["Bob Ray"], "Cafe", [("Bob Ray", "Morning!")], [], ModelGateway(backend),
@@ -87,6 +87,10 @@ async def test_a_line_reciting_the_speakers_description_is_asked_again():
     assert said.line == "Fresh loaves are out, want one?"
     assert [r.detail.split(":")[0] for r in reports if r.kind == "model_retry"] == [
         "the line recites the speaker's description"]
+    backend = Scripted(["I've baked here 30 years now, you know."])  # years, not the age read out
+    said = await next_line(ann, ["Bob Ray"], "Cafe", [("Bob Ray", "Morning!")], [], ModelGateway(backend),
+                           CallScope("Ann Lee", 9), NOW)
+    assert said.line == "I've baked here 30 years now, you know." and len(backend.calls) == 1
 
 
 async def test_each_try_is_given_the_next_recollection_not_yet_talked_about():
@@ -109,7 +113,7 @@ async def test_when_every_try_repeats_the_last_asks_for_a_goodbye_that_may_end_t
     said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", [("Bob Ray", "Save me a loaf?")], [],
                            ModelGateway(backend), CallScope("Ann Lee", 7), NOW, "opening")
     assert "do not say goodbye yet" in backend.calls[0].messages[0].content
-    assert "say goodbye" in backend.calls[-1].messages[0].content
+    assert _PACE["closing"] in backend.calls[-1].messages[0].content
     assert "do not say goodbye yet" not in backend.calls[-1].messages[0].content
     assert backend.calls[-1].messages[-1].content.endswith("(Now say goodbye to Bob: give a reason to leave, in one short sentence.)")
     assert said.end_conversation and said.wrapping_up

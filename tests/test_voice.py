@@ -13,6 +13,11 @@ from agents.cognition.voice import in_first_person, without_self_address
     ("Klaus Mueller", "Maria studies with Klaus at the library.", "Maria studies with me at the library."),
     ("Ann Lee", "Ann Lee's plan for Monday: bake.", "My plan for Monday: bake."),
     ("Ann Lee", "Bob mended the fence.", "Bob mended the fence."),
+    ("Ann", "Ann goes to the market.", "I go to the market."),
+    ("Klaus", "Maria gave Klaus flowers.", "Maria gave me flowers."),
+    ("Ann", "Ann always bakes.", "I always bake."),
+    ("Klaus", "Klaus' bike is red.", "My bike is red."),
+    ("", "Bob's cat is here.", "Bob's cat is here."),
 ])
 def test_memories_about_the_speaker_become_first_person(name: str, memory: str, said: str) -> None:
     assert in_first_person(name, memory) == said

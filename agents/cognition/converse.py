@@ -73,12 +73,16 @@ async def recall_for(agent: Agent, partners: list[str], history: list[tuple[str,
 TALKED_ABOUT = 0.5
 
 
-def untalked(recollections: list[str], history: list[tuple[str, str]]) -> list[str]:
-    """Recollections not talked about yet, most relevant first: concrete things for a small model to bring up."""
-    said = {w for _, text in history for w in words(text)}
+def untalked(recollections: list[str], history: list[tuple[str, str]], names: list[str]) -> list[str]:
+    """Recollections not talked about yet, most relevant first: concrete things for a small model to bring up.
+
+    The speakers' names are left out of both sides: saying "Hi Isabella" covers nothing Isabella knows.
+    """
+    left_out = {w for name in names for w in words(name)}
+    said = {w for _, text in history for w in words(text)} - left_out
     fresh = []
     for memory in recollections:
-        content = [w for w in words(memory) if len(w) > 3]
+        content = [w for w in words(memory) if len(w) > 3 and w not in left_out]
         if content and sum(w in said for w in content) < TALKED_ABOUT * len(content):
             fresh.append(memory)
     return fresh
@@ -149,7 +153,7 @@ def line_fault(speaker: Agent, partners: list[str], line: str, history: list[tup
     names = {speaker.name, *(who for who, _ in history)}
     if repeats(line, history, names) or echoes(line, (text for _, text in history)):
         return FAULTS[2]
-    if speaker.persona.age is not None and re.search(rf"\b{speaker.persona.age}[- ]years?\b", line):
+    if speaker.persona.age is not None and re.search(rf"\b{speaker.persona.age}[- ]years?[- ]old\b", line):
         return FAULTS[3]  # nobody tells a neighbour their age: the prompt's description read out
     if sounds_like_an_assistant(line):
         return FAULTS[4]
@@ -165,11 +169,11 @@ async def next_line(
     """The speaker's next line, asked again while it has a fault (a fresh seed and the next thing to mention,
     logged as a retry); a line whose only fault is naming its own speaker as the one spoken to is mended
     instead (logged as a repair). If every try is faulty the least bad one stands, and the conversation's
-    own checks judge it; when the tries so far only repeated the talk, the last one is asked to wrap up.
+    own checks judge it; when the best try so far only repeated the talk, the last one is asked to wrap up.
 
     Raises ModelUnavailableError when the model gives no line at all.
     """
-    topics = untalked(recollections, history) or [None]
+    topics = untalked(recollections, history, [agent.name, *partners]) or [None]
     kept, kept_fault, wrapping_up = "", FAULTS[0], False
     for attempt, temperature in enumerate(LINE_TEMPERATURES):
         last = attempt + 1 == len(LINE_TEMPERATURES)

@@ -4,32 +4,48 @@ from __future__ import annotations
 
 import re
 
-#: Verbs that change when "I" takes the name's place; others lose a third-person "s" ("wants" → "want").
+#: Verbs that change when "I" takes the name's place; others lose a third-person ending ("wants" → "want").
 _FIRST_PERSON = {"is": "am", "has": "have", "does": "do", "was": "was", "'s": "'m"}
 _MODALS = {"will", "would", "can", "could", "should", "might", "must", "may", "shall"}
+#: Words that may sit between a subject and its verb ("Ann always bakes").
+_ADVERBS = {"always", "never", "often", "also", "still", "just", "really", "usually", "sometimes"}
+#: Where a name starts a clause, so it is the one doing something ("I"), not the one it is done to ("me").
+_CLAUSE_START = re.compile(r"(?:^|[.!?:;,]\s*|\b(?:and|but|that|because|when|so|thinks|says|hopes)\s+)$", re.I)
 #: Words after which a name is the one spoken to ("Hi Tom!"), not the one spoken of.
 _GREETING = r"(?:hi|hey|hello|oh|yes|no|thanks|thank you|good morning|good afternoon|good evening|morning|well|sure)"
 
 
 def in_first_person(name: str, text: str) -> str:
-    """A memory about `name` as `name` would say it: "Ann is hosting a picnic" becomes "I am hosting a picnic"."""
-    for label in dict.fromkeys((name, name.split()[0] if name.split() else name)):
+    """A memory about `name` as `name` would say it: "Ann is hosting a picnic" becomes "I am hosting a picnic".
+
+    A rough rewrite for prompts, not for display: a name that starts a clause or comes before a modal
+    becomes "I" (and its verb follows), any other becomes "me", a possessive "my".
+    """
+    if not name.split():
+        return text
+    for label in dict.fromkeys((name, name.split()[0])):
         escaped = re.escape(label)
-        text = re.sub(rf"\b{escaped}'s\b", "my", text)
-        text = re.sub(rf"\b{escaped}\b(\s+)([\w']+)",
-                      lambda m: f"I{m.group(1)}{_verb(m.group(2))}" if _is_verb(m.group(2)) else m.group(0), text)
-        text = re.sub(rf"\b{escaped}\b", "me", text)
+        text = re.sub(rf"\b{escaped}(?:'s\b|'(?=\s))", "my", text)
+        text = re.sub(rf"\b{escaped}\b(?:(\s+)(?:({'|'.join(_ADVERBS)})(\s+))?([\w']+))?",
+                      lambda m: _replaced(m, text), text)
     return re.sub(r"^my\b", "My", text)
 
 
-def _is_verb(word: str) -> bool:
-    """Whether the word after a name makes the name its subject ("Ann wants", "Ann will"), roughly."""
-    return word in _FIRST_PERSON or word in _MODALS or (len(word) > 3 and word.endswith(("s", "ed")))
+def _replaced(found: re.Match[str], text: str) -> str:
+    space, adverb, gap, word = found.groups()
+    rest = found.group(0)[found.group(0).index(space):] if space else ""
+    if word is None or not (word in _MODALS or _CLAUSE_START.search(text[: found.start()])):
+        return "me" + rest
+    return f"I{space}{adverb + gap if adverb else ''}{_verb(word)}"
 
 
 def _verb(word: str) -> str:
     if word in _FIRST_PERSON:
         return _FIRST_PERSON[word]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"  # studies → study
+    if word.endswith(("shes", "ches", "xes", "sses", "oes")):
+        return word[:-2]  # watches → watch, goes → go
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
 
 
@@ -39,7 +55,9 @@ def without_self_address(speaker: str, line: str) -> str:
     Only a name used as a greeting's or a sentence's addressee is taken out; any other mention is left for
     the caller's checks, which ask for the line again.
     """
-    first = re.escape(speaker.split()[0]) if speaker.split() else re.escape(speaker)
+    if not speaker.split():
+        return line
+    first = re.escape(speaker.split()[0])
     name = rf"{first}(?:\s+{re.escape(speaker.split()[-1])})?" if len(speaker.split()) > 1 else first
     # "Hi Ann!" / "Hello Bob, Ann!" → "Hi!" / "Hello Bob!"; "Ann, it's you" → "It's you"; "..., Ann." → "..."
     line = re.sub(rf"(\b{_GREETING})\s+{name}(?=\s*[,.!?])", r"\1", line, flags=re.I)
