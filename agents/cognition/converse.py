@@ -98,6 +98,7 @@ def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tup
     the speaker's own words) gives the line something concrete to say; without one a small model loops on
     greetings and pleasantries. `wrap_up` asks outright for a goodbye, for a talk that has run dry.
     """
+    stage = "closing" if wrap_up else stage
     first = agent.persona.first_name
     others = " and ".join(name.split()[0] for name in partners)
     sections = [
@@ -174,12 +175,12 @@ async def next_line(
     Raises ModelUnavailableError when the model gives no line at all.
     """
     topics = untalked(recollections, history, [agent.name, *partners]) or [None]
-    kept, kept_fault, wrapping_up = "", FAULTS[0], False
+    kept, kept_fault, kept_wrapping_up = "", FAULTS[0], False
     for attempt, temperature in enumerate(LINE_TEMPERATURES):
         last = attempt + 1 == len(LINE_TEMPERATURES)
         wrapping_up = last and bool(history) and kept_fault == FAULTS[2]
-        prompt = line_prompt(agent, partners, place, history, recollections, now,
-                             "closing" if wrapping_up else stage, topics[attempt % len(topics)], wrapping_up)
+        prompt = line_prompt(agent, partners, place, history, recollections, now, stage,
+                             topics[attempt % len(topics)], wrapping_up)
         raw = await gateway.complete(prompt, purpose="utterance", max_tokens=LINE_TOKENS, scope=scope,
                                      temperature=temperature)
         text = first_sentences(spoken(raw, [agent.name, *partners]), LINE_SENTENCES)
@@ -189,14 +190,14 @@ async def next_line(
             gateway.note_repair(scope, "utterance", "spoken line", text, mended)
             text, fault = mended, ""
         if FAULTS.index(fault) > FAULTS.index(kept_fault):
-            kept, kept_fault = text, fault
+            kept, kept_fault, kept_wrapping_up = text, fault, wrapping_up
         if not fault:
             break
         if not last:
             gateway.note_retry(scope, "utterance", attempt, "invalid_output", f"the line {fault}: {text[:200]}", 0.0)
     if not kept:
         raise ModelUnavailableError(f"no try gave a line with anything spoken in it: {raw[:200]!r}")
-    return NextLine(line=kept, end_conversation=says_goodbye(kept), wrapping_up=wrapping_up and kept == text)
+    return NextLine(line=kept, end_conversation=says_goodbye(kept), wrapping_up=kept_wrapping_up)
 
 
 #: A digest reads at most this many lines (the first, then the latest), each cut to DIGEST_WORDS words.
