@@ -259,6 +259,16 @@ def test_a_skipped_run_is_named_once(tmp_path: Path, out: Path) -> None:
     assert f"skipped {missing}: not a run folder" in result.stderr and result.stderr.count(str(missing)) == 1
 
 
+def test_no_readable_run_is_one_line_exit_2_and_the_old_output_stays(tmp_path: Path, out: Path) -> None:
+    out.write_text("kept\n")
+    missing = tmp_path / "nope"
+    result = CliRunner().invoke(app, ["harvest", str(missing), "-o", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == f"error: no run could be read: {missing}: not a run folder " \
+        "(no events.jsonl); give the folder `simulacra run` printed"
+    assert out.read_text() == "kept\n" and not list(out.parent.glob("*.partial"))
+
+
 def test_an_agent_of_any_run_may_be_the_assistant(tmp_path: Path, out: Path) -> None:
     """The name is checked against the agents of every run given: one run that has the agent is enough."""
     run = write_run(tmp_path / "run", [conversation(0, "c0", talk("the bakery")),

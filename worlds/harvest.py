@@ -118,7 +118,8 @@ def harvest(runs: list[Path | RunFolder], fmt: HarvestFormat, out: Path, options
 
     Files are written as `NAME.partial` and renamed at the end, so an interrupted harvest never leaves
     half a corpus under the real name. A run that cannot be read is skipped and named in the report,
-    none of its records kept (with `strict`, it stops the harvest with an input error instead).
+    none of its records kept (with `strict`, it stops the harvest with an input error instead); when no
+    run at all can be read, that is an input error too and nothing is written.
     `on_progress(run, items, finished)` hears how far each run has got, and when it is done (or skipped).
     """
     options = options or HarvestOptions()
@@ -135,6 +136,7 @@ def harvest(runs: list[Path | RunFolder], fmt: HarvestFormat, out: Path, options
     sources: list[Source] = []
     item_options = ItemOptions(assistant=options.assistant, with_metadata=options.with_metadata,
                                provenance=options.provenance, preferences=fmt == "dpo", loops=options.loops)
+    opened = 0
     try:
         for run in runs:
             path = run.path if isinstance(run, RunFolder) else run
@@ -157,6 +159,7 @@ def harvest(runs: list[Path | RunFolder], fmt: HarvestFormat, out: Path, options
                 continue
             for writer in writers.values():
                 writer.commit()
+            opened += 1
             quality.merge(run_quality)
             _add(totals, tally)
             if source is not None:
@@ -164,6 +167,10 @@ def harvest(runs: list[Path | RunFolder], fmt: HarvestFormat, out: Path, options
     finally:
         for writer in writers.values():
             writer.close()
+    if not opened:  # nothing to harvest: an input error, and whatever is at the output stays as it was
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)
+        raise InputError("no run could be read: " + "; ".join(report.skipped_runs))
     for split, path in targets.items():
         partials[split].replace(path)
     report.read, report.kept = totals.read, totals.read - sum(totals.removed.values())
