@@ -85,10 +85,53 @@ def run_day(scenario: Scenario, model: str, until: datetime | None = None) -> di
             calls += 1
             by_purpose[event.purpose].append(event.prompt_tokens)
             ticks_with_calls.add(event.tick)
+        chains = chain_bounds(RunFolder(summary.run_dir))
     hours = (min(until or scenario.clock.stop, scenario.clock.stop) - scenario.clock.start) / timedelta(hours=1)
     return {"wall_s": wall, "model_s": backend.seconds, "calls": calls, "ticks": summary.ticks,
             "agent_hours": hours * len(scenario.agents), "awake_hours": awake_hours(scenario, until),
-            "by_purpose": by_purpose, "ticks_with_calls": len(ticks_with_calls)}
+            "by_purpose": by_purpose, "ticks_with_calls": len(ticks_with_calls), "chains": chains}
+
+
+def chain_bounds(folder: RunFolder) -> dict[str, int]:
+    """The longest chains of calls that must wait on each other: no scheduler can beat them at any concurrency.
+
+    An agent's calls wait on its own earlier ones, and a talk's lines on the lines before; importance
+    scoring runs beside an agent's other thinking. `any_order`: the longest such chain through the day,
+    agents free to run ticks ahead of each other; `tick_synchronous`: the sum of each tick's longest chain.
+    """
+    scoring: dict[tuple[str, int], int] = defaultdict(int)
+    thinking: dict[tuple[str, int], int] = defaultdict(int)
+    talk_of: dict[tuple[str, int], str] = {}
+    talk_calls: dict[tuple[str, int], int] = defaultdict(int)
+    talkers: dict[tuple[str, int], set[str]] = defaultdict(set)
+    calls = []
+    for event in folder.reader().events(kinds={"model_call", "utterance"}):
+        if event.kind == "utterance":
+            talk_of[(event.speaker, event.tick)] = event.conversation_id
+            talkers[(event.conversation_id, event.tick)].update(event.agents)
+        elif event.agent is not None:
+            calls.append(event)
+    for call in calls:
+        key = (call.agent, call.tick)
+        if call.purpose == "importance":
+            scoring[key] += 1
+        elif call.purpose == "utterance" and key in talk_of:
+            talk_calls[(talk_of[key], call.tick)] += 1
+        else:
+            thinking[key] += 1
+    in_talk = {(who, tick): talk for (talk, tick), names in talkers.items() for who in names}
+    agents = sorted({who for who, _ in scoring} | {who for who, _ in thinking} | {who for who, _ in in_talk})
+    finished = dict.fromkeys(agents, 0)
+    per_tick = 0
+    for tick in range(max((t for _, t in [*scoring, *thinking, *in_talk]), default=-1) + 1):
+        talks = {who: in_talk.get((who, tick)) for who in agents}
+        lengths = {who: max(scoring[(who, tick)], thinking[(who, tick)] + talk_calls[(talks[who], tick)])
+                   for who in agents}
+        after = {who: max(finished[other] for other in agents if other == who or (talks[who] and talks[other] == talks[who]))
+                 for who in agents}
+        finished = {who: after[who] + lengths[who] for who in agents}
+        per_tick += max(lengths.values(), default=0)
+    return {"any_order": max(finished.values(), default=0), "tick_synchronous": per_tick}
 
 
 def main() -> None:
@@ -127,6 +170,10 @@ def main() -> None:
         # waits for its longest chain of dependent calls (the model time left at 32 in flight, in latencies).
         "ticks_with_calls": instant["ticks_with_calls"],
         "critical_path_calls": round((parallel["wall_s"] - engine_s) / args.latency),
+        # The most any scheduler could reach on this day's calls, from the chains of calls that wait on each other.
+        "chain_bounds": {**parallel["chains"],
+                         "speedup_bound_any_order": round(parallel["calls"] / parallel["chains"]["any_order"], 2),
+                         "speedup_bound_tick_synchronous": round(parallel["calls"] / parallel["chains"]["tick_synchronous"], 2)},
     }
     if args.embedded_agents:
         small = town(args.embedded_agents, args.seed, "2023-03-06T07:00", "2023-03-06T09:00", args.store)

@@ -63,7 +63,8 @@ async def pairs(model: str, out: Path, rounds: int) -> tuple[RunFolder, Timed, f
             ctx = engine.context(tick)
             engine.scheduler.start(Conversation("", [a, b], PLACE), ctx, engine.env)
             while engine.scheduler.running:
-                await engine.scheduler.advance(ctx, engine.env)
+                await engine.scheduler.advance(ctx, engine.env, sorted(engine.scheduler.running))
+                engine.scheduler.release_finished(engine.env)
                 events = [from_report(item, ctx.tick, ctx.now) for item in ctx.drain()]
                 events.append(TickCompleted(tick=tick, sim_time=ctx.now, positions={a: PLACE, b: PLACE}))
                 engine.writer.number(events)

@@ -53,6 +53,15 @@ class PendingMemory(BaseModel):
     source_event: int | None = None
 
 
+class ScoredBatch(BaseModel):
+    """The first `count` pending memories, scored and embedded, waiting for `MemoryStream.apply`."""
+
+    count: int
+    texts: list[str] = Field(default_factory=list)
+    scores: list[int] = Field(default_factory=list)
+    vectors: list[list[float]] = Field(default_factory=list)
+
+
 class MemoryStream:
     """Everything one agent remembers, durable in a store and scored from an in-process index."""
 
@@ -131,24 +140,32 @@ class MemoryStream:
 
     async def commit(self, trace: Trace | None = None) -> list[MemoryRecord]:
         """Score the pending memories in one importance call, embed them in one batch, and store them."""
-        if not self.pending:
-            return []
-        pending, self.pending = self.pending, []
-        try:
-            return await self._commit(pending, trace)
-        except BaseException:
-            self.pending = pending + self.pending  # nothing queued is lost when scoring or embedding fails
-            raise
+        return self.apply(await self.score_pending(trace), trace)
 
-    async def _commit(self, pending: list[PendingMemory], trace: Trace | None) -> list[MemoryRecord]:
-        texts = [p.text for p in pending]
+    async def score_pending(self, trace: Trace | None = None, count: int | None = None) -> ScoredBatch:
+        """Score and embed the first `count` queued memories (all) without changing anything, so it can run
+        beside other thinking: the queue only grows meanwhile, so a count taken up front names a fixed batch.
+
+        Nothing queued is lost when scoring or embedding fails: the memories stay pending.
+        """
+        texts = [p.text for p in self.pending[:count]]
+        if not texts:
+            return ScoredBatch(count=0)
         scores = [min(10, max(1, int(s))) for s in await self.scorer(self.agent, texts, trace)]
         if len(scores) != len(texts):
             raise ValueError(f"importance scorer returned {len(scores)} scores for {len(texts)} memories")
         report(trace, ImportanceScored(agent=self.agent, texts=texts, scores=scores))
         vectors = await asyncio.to_thread(self.embedder.embed_documents, texts)
+        return ScoredBatch(count=len(texts), texts=texts, scores=scores, vectors=vectors)
+
+    def apply(self, batch: ScoredBatch, trace: Trace | None = None) -> list[MemoryRecord]:
+        """Make a scored batch retrievable: the first `batch.count` pending memories become records."""
+        taken = self.pending[:batch.count]
+        if [p.text for p in taken] != batch.texts:
+            raise RuntimeError(f"{self.agent}: the pending memories changed while they were being scored")
+        self.pending = self.pending[batch.count:]
         records = []
-        for number, (item, score, vector) in enumerate(zip(pending, scores, vectors), start=len(self.records)):
+        for number, (item, score, vector) in enumerate(zip(taken, batch.scores, batch.vectors), start=len(self.records)):
             depth = 1 + max((self.records[self.by_id[e]].depth for e in item.evidence), default=0) if item.kind == "reflection" else 0
             records.append(
                 MemoryRecord(
@@ -157,7 +174,8 @@ class MemoryStream:
                     depth=depth, source_event=item.source_event, embedding=vector,
                 )
             )
-        self.insert(records, trace)
+        if records:
+            self.insert(records, trace)
         return records
 
     async def retrieve(

@@ -205,6 +205,28 @@ async def test_importance_is_one_call_for_the_batch():
     assert await stream.commit() == [] and len(calls) == 1
 
 
+async def test_scoring_beside_other_work_changes_nothing_until_applied():
+    stream = stream_with(scorer=fixed_scorer(7))
+    stream.remember("observation", "the bakery opened early", T0)
+    batch = await stream.score_pending()
+    assert stream.records == [] and [p.text for p in stream.pending] == ["the bakery opened early"]
+    stream.remember("plan", "buy rolls at nine", T0)  # queued while the batch was being scored
+    records = stream.apply(batch)
+    assert [(r.id, r.text, r.importance) for r in records] == [("Ann#0", "the bakery opened early", 7)]
+    assert [p.text for p in stream.pending] == ["buy rolls at nine"]  # waits for the next batch
+    assert [m.text for m in await stream.retrieve("bakery", T0)] == ["the bakery opened early"]
+
+
+async def test_a_batch_applied_after_its_memories_were_taken_is_refused():
+    stream = stream_with()
+    stream.remember("observation", "rain at noon", T0)
+    batch = await stream.score_pending()
+    await stream.commit()  # someone else committed the same memories meanwhile
+    with pytest.raises(RuntimeError, match="changed while they were being scored"):
+        stream.apply(batch)
+    assert [r.text for r in stream.records] == ["rain at noon"]
+
+
 async def test_model_importance_scorer_is_one_call_attributed_to_the_scope():
     records: list = []
     scorer = model_importance_scorer(ModelGateway(FakeChatBackend()))

@@ -179,6 +179,37 @@ def test_shuffled_completion_order_gives_the_same_log(tmp_path: Path):
     assert log == comparable_log(RunFolder(second.run_dir).events_path)
 
 
+class OverlapEcho(EchoFake):
+    """EchoFake that holds each call a moment and notes which kinds of call were in flight together."""
+
+    def __init__(self, meeting_place: str) -> None:
+        super().__init__(meeting_place)
+        self.in_flight: list[str] = []
+        self.together: set[frozenset[str]] = set()
+
+    async def generate(self, request):
+        kind = (request.json_schema or {}).get("title") or ("line" if " chatting with " in request.messages[0].content
+                                                             else "text")
+        self.together.update(frozenset({kind, other}) for other in self.in_flight if other != kind)
+        self.in_flight.append(kind)
+        try:
+            await asyncio.sleep(0.02)
+            return await super().generate(request)
+        finally:
+            self.in_flight.remove(kind)
+
+
+def test_scoring_and_running_talks_go_on_beside_the_decisions(tmp_path: Path):
+    town = PICNIC_TOWN.replace('wake: "08:00"', 'wake: "07:30"').replace("max_lines: 4", "max_lines: 8")
+    overlapping, plain = OverlapEcho("Cafe"), EchoFake("Cafe")
+    first = _run(town, tmp_path / "a", overlapping, until="2023-02-13T10:00")
+    decisions = {"DayOutline", "ActionList", "Reaction", "ConversationDigest"}
+    assert any({"ImportanceScores", d} in overlapping.together for d in decisions | {"line"})
+    assert any({"line", d} in overlapping.together for d in decisions), "a talk under way waits for nobody's plans"
+    second = _run(town, tmp_path / "b", plain, until="2023-02-13T10:00")
+    assert comparable_log(RunFolder(first.run_dir).events_path) == comparable_log(RunFolder(second.run_dir).events_path)
+
+
 class PatientEcho(EchoFake):
     """EchoFake whose agents always choose to wait until they are free before talking."""
 

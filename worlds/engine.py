@@ -13,6 +13,7 @@ from agents.cognition.reflect import reflect
 from agents.context import Phase, TickContext
 from agents.gateway import ModelGateway
 from memory.stores import MemoryStore
+from memory.stream import ScoredBatch
 from worlds.activities.base import ActivityEnv
 from worlds.eventlog import EventWriter
 from worlds.events import EventBase, RunEnded, TickCompleted, Warning_, from_report
@@ -100,17 +101,29 @@ class Engine:
         ctx = self.context(tick)
         agents, env = self.agents, self.env
         positions = {name: agent.state.place for name, agent in agents.items()}
-        self.scheduler.start_due(ctx, env)
-        deciding = [a for _, a in sorted(agents.items()) if self._free_to_decide(a)]
-        intents = await asyncio.gather(*(decide(a, ctx, env) for a in deciding))
-        for intent in intents:
-            if intent is not None and not self.scheduler.start_intent(intent.activity, ctx, env):
-                intent.refused(env)
-        await self.scheduler.advance(ctx, env)
+        scoring = self._score_ahead(ctx)
+        try:
+            self.scheduler.start_due(ctx, env)
+            deciding = [a for _, a in sorted(agents.items()) if self._free_to_decide(a)]
+            held = self.scheduler.held()  # talks and sessions go on while the others think
+            intents, _ = await asyncio.gather(asyncio.gather(*(decide(a, ctx, env) for a in deciding)),
+                                              self.scheduler.advance(ctx, env, held))
+            for intent in intents:
+                if intent is not None and not self.scheduler.start_intent(intent.activity, ctx, env):
+                    intent.refused(env)
+            await self.scheduler.advance(ctx, env, [key for key in sorted(self.scheduler.running) if key not in held])
+            self.scheduler.release_finished(env)
+        except BaseException:
+            scoring.cancel()
+            await asyncio.gather(scoring, return_exceptions=True)
+            raise
+        scored = await scoring  # joined at the same point whatever finished first
+        for name, batch in scored:
+            agents[name].memory.apply(batch, ctx.scope(Phase.MEMORY, name, name))
         events = self._collect(ctx)
         self.writer.number(events)
         self._perceive(ctx, events, positions)
-        await self._remember_and_reflect(ctx)
+        await self._reflect_due(ctx)
         await ask_due(self.scenario.probes, self.probes_done, ctx, agents, env.gateway, final=False)
         events += self._collect(ctx)
         events.append(self._closing(ctx))
@@ -132,9 +145,9 @@ class Engine:
         self.writer.write(events)
         self.writer.sync()
 
-    async def _score_queued(self, ctx: TickContext, at_least: int = 1) -> None:
-        """Score each agent's queued memories in one call, all agents at once, where `at_least` have queued."""
-        ready = [(n, a) for n, a in sorted(self.agents.items()) if len(a.memory.pending) >= at_least]
+    async def _score_queued(self, ctx: TickContext) -> None:
+        """Score every agent's queued memories now, one call per agent, all agents at once."""
+        ready = [(n, a) for n, a in sorted(self.agents.items()) if a.memory.pending]
         await asyncio.gather(*(a.memory.commit(ctx.scope(Phase.MEMORY, n, n)) for n, a in ready))
 
     def _perceive(self, ctx: TickContext, events: list[EventBase], positions: dict[str, str]) -> None:
@@ -146,9 +159,23 @@ class Engine:
         for name, agent in sorted(self.agents.items()):
             perceive(agent, seen[name], ctx.now, self.scenario.memory.attention)
 
-    async def _remember_and_reflect(self, ctx: TickContext) -> None:
-        """New memories are scored here, in one call per agent, once `memory.commit_batch` have queued up."""
-        await self._score_queued(ctx, self.scenario.memory.commit_batch)
+    def _score_ahead(self, ctx: TickContext) -> asyncio.Future[list[tuple[str, ScoredBatch]]]:
+        """Score what the last tick queued (one call per agent with `memory.commit_batch` queued), beside this
+        tick's thinking: the memories become retrievable when the engine applies the batches, after the advance.
+
+        The batches are counted now, before anything else in the tick can queue more.
+        """
+        ready = [(n, a.memory, len(a.memory.pending)) for n, a in sorted(self.agents.items())
+                 if len(a.memory.pending) >= self.scenario.memory.commit_batch]
+
+        async def score() -> list[tuple[str, ScoredBatch]]:
+            batches = await asyncio.gather(*(memory.score_pending(ctx.scope(Phase.MEMORY, n, n), count)
+                                             for n, memory, count in ready))
+            return [(name, batch) for (name, _, _), batch in zip(ready, batches)]
+
+        return asyncio.ensure_future(score())
+
+    async def _reflect_due(self, ctx: TickContext) -> None:
         due = [(n, a) for n, a in sorted(self.agents.items()) if a.memory.should_reflect() and not a.asleep]
         await asyncio.gather(*(self._reflect(n, a, ctx) for n, a in due))
 

@@ -89,8 +89,9 @@ class MemorySpec(Strict):
     )
     commit_batch: int = Field(
         default=1, ge=1, le=200,
-        description="Score an agent's new memories (one call) at the end of the tick in which this many have "
-                    "queued; 1 scores every tick. Raise it for a model that serves one call at a time.",
+        description="Score an agent's new memories (one call) once this many have queued: during the next tick, "
+                    "beside the agents' thinking, retrievable from its end; 1 scores every tick. Raise it for a "
+                    "model that serves one call at a time.",
     )
     weights: RetrievalWeights = RetrievalWeights()
 

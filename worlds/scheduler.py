@@ -94,11 +94,17 @@ class Scheduler:
             appointment.missed += 1
         return started
 
-    async def advance(self, ctx: TickContext, env: ActivityEnv) -> None:
-        """Advance every running activity at once, then release the finished ones in id order."""
-        order = sorted(self.running)
-        await asyncio.gather(*(self.running[key].advance(ctx, env) for key in order))
-        for key in order:
+    def held(self) -> list[str]:
+        """Running activities that no decision this tick can touch: nobody in them decides or can be taken out."""
+        return [key for key in sorted(self.running) if not self.running[key].interruptible]
+
+    async def advance(self, ctx: TickContext, env: ActivityEnv, keys: list[str]) -> None:
+        """Advance these running activities at once; what they finish stays held until `release_finished`."""
+        await asyncio.gather(*(self.running[key].advance(ctx, env) for key in keys))
+
+    def release_finished(self, env: ActivityEnv) -> None:
+        """Free the participants of every finished activity, in id order."""
+        for key in sorted(self.running):
             if self.running[key].finished:
                 self._release(self.running.pop(key), env)
 
