@@ -153,6 +153,7 @@ def main() -> None:
     all_prompts = [t for v in instant["by_purpose"].values() for t in v]
     serial = run_day(day, f"fake?latency={args.latency}&concurrency=1")
     parallel = run_day(day, f"fake?latency={args.latency}&concurrency=32")
+    chains = parallel["chains"]
     result = {
         "benchmark": "agent_day", "agents": args.agents, "sim_hours": 24, "ticks": instant["ticks"],
         "store": args.store, "python": platform.python_version(), "machine": platform.machine(),
@@ -171,9 +172,9 @@ def main() -> None:
         "ticks_with_calls": instant["ticks_with_calls"],
         "critical_path_calls": round((parallel["wall_s"] - engine_s) / args.latency),
         # The most any scheduler could reach on this day's calls, from the chains of calls that wait on each other.
-        "chain_bounds": {**parallel["chains"],
-                         "speedup_bound_any_order": round(parallel["calls"] / parallel["chains"]["any_order"], 2),
-                         "speedup_bound_tick_synchronous": round(parallel["calls"] / parallel["chains"]["tick_synchronous"], 2)},
+        "chain_bounds": {**chains,
+                         "speedup_bound_any_order": round(parallel["calls"] / chains["any_order"], 2),
+                         "speedup_bound_tick_synchronous": round(parallel["calls"] / chains["tick_synchronous"], 2)},
     }
     if args.embedded_agents:
         small = town(args.embedded_agents, args.seed, "2023-03-06T07:00", "2023-03-06T09:00", args.store)

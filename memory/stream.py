@@ -44,7 +44,7 @@ REPORT_DIGITS = 6
 
 
 class PendingMemory(BaseModel):
-    """A memory waiting for the tick's batched importance call."""
+    """A memory waiting for its batched importance call."""
 
     kind: MemoryKind
     text: str
@@ -124,7 +124,7 @@ class MemoryStream:
         self, kind: MemoryKind, text: str, created: datetime, source_event: int | None = None,
         evidence: list[str] | None = None,
     ) -> None:
-        """Queue a memory; it becomes retrievable at the next `commit`."""
+        """Queue a memory; it becomes retrievable once a batch holding it is applied (`commit`, `apply`)."""
         self.pending.append(
             PendingMemory(kind=kind, text=text, created=created, source_event=source_event, evidence=evidence or [])
         )

@@ -71,11 +71,12 @@ class EchoFake(Backend):
         Plans are left out (everyone's look alike, and people seldom recite them); the speaker's own name
         becomes "I", as a speaker would put it.
         """
-        system, *history = request.messages
+        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        history = [m for m in request.messages if m.role != "system"]
         turn = 1 + sum(1 for m in history if not m.content.startswith("("))
-        speaker = re.match(r"You are (\S+)", system.content).group(1).rstrip(",")
+        speaker = re.match(r"You are (\S+)", system).group(1).rstrip(",")
         said = "\n".join(m.content for m in history)
-        fresh = [b for b in _bullets(system.content, "On ") if b not in said and " plan" not in b]
+        fresh = [b for b in _bullets(system, "On ") if b not in said and " plan" not in b]
         news = re.sub(rf"\b{re.escape(speaker)}\b", "I", " ".join(fresh)) if fresh else "hello there"
         return f"Turn {turn}: {news}"
 

@@ -23,21 +23,24 @@ async def test_the_speaker_is_the_chat_models_own_voice():
     ann.relationship("Bob Ray").label = "old friend"
     said = await next_line(ann, ["Bob Ray"], "Cafe", [], ["Ann is hosting a picnic on Sunday."], gateway,
                            CallScope("Ann Lee", 1), NOW, "opening")
-    system, opener = backend.calls[0].messages
+    system, moment, opener = backend.calls[0].messages
     assert said.line == "Morning, Bob!" and not said.end_conversation
-    assert system.role == "system" and system.content.startswith("You are Ann Lee, chatting with Bob at Cafe")
+    # What holds for the whole talk first (a prefix a backend can keep), then the moment.
+    assert system.role == "system" and system.content.startswith("You are Ann Lee, chatting with Bob at Cafe.")
     assert "Ann Lee, 30 years old. Personality: cheerful. Ann bakes bread." in system.content
-    assert "- Ann is hosting a picnic on Sunday." in system.content and "- Bob Ray: old friend" in system.content
-    assert "do not say goodbye yet" in system.content
+    assert "- Bob Ray: old friend" in system.content and f"{NOW:%H:%M}" not in system.content
+    assert moment.role == "system" and moment.content.startswith(f"It is {NOW:%A} at {NOW:%H:%M}.")
+    assert "- Ann is hosting a picnic on Sunday." in moment.content and "do not say goodbye yet" in moment.content
     assert opener.role == "user" and "Say hello" in opener.content
     history = [("Bob Ray", "Morning! Busy day?"), ("Ann Lee", "Always, the ovens are full."),
                ("Bob Ray", "Save me a loaf?")]
     reply = await next_line(ann, ["Bob Ray"], "Cafe", history, [], gateway, CallScope("Ann Lee", 2), NOW, "closing")
     turns = backend.calls[1].messages
     # The partner speaks as the user, the speaker's own lines are the assistant's, and no name labels are shown.
-    assert [(t.role, t.content) for t in turns[1:]] == [
+    assert turns[0].content == system.content  # the same talk, the same prefix
+    assert [(t.role, t.content) for t in turns[2:]] == [
         ("user", "Morning! Busy day?"), ("assistant", "Always, the ovens are full."), ("user", "Save me a loaf?")]
-    assert "say goodbye" in turns[0].content
+    assert "say goodbye" in turns[1].content
     assert reply.line == "Fine, thanks. See you at the picnic!" and reply.end_conversation
 
 
@@ -112,9 +115,9 @@ async def test_when_every_try_repeats_the_last_asks_for_a_goodbye_that_may_end_t
     backend = Scripted(["Save me a loaf?"] * (len(LINE_TEMPERATURES) - 1) + ["Right, I must get back to the ovens. Bye!"])
     said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", [("Bob Ray", "Save me a loaf?")], [],
                            ModelGateway(backend), CallScope("Ann Lee", 7), NOW, "opening")
-    assert "do not say goodbye yet" in backend.calls[0].messages[0].content
-    assert _PACE["closing"] in backend.calls[-1].messages[0].content
-    assert "do not say goodbye yet" not in backend.calls[-1].messages[0].content
+    assert "do not say goodbye yet" in backend.calls[0].messages[1].content
+    assert _PACE["closing"] in backend.calls[-1].messages[1].content
+    assert "do not say goodbye yet" not in backend.calls[-1].messages[1].content
     assert backend.calls[-1].messages[-1].content.endswith("(Now say goodbye to Bob: give a reason to leave, in one short sentence.)")
     assert said.end_conversation and said.wrapping_up
 

@@ -78,6 +78,26 @@ async def test_same_seed_gives_same_text(gateway: ModelGateway) -> None:
     assert first[0].strip()
 
 
+async def test_kept_prompt_prefixes_change_no_answer_whatever_the_order(embedded: Backend) -> None:
+    from agents.gateway.types import ModelRequest
+
+    persona = ChatMessage(role="system", content="You are Tom, who runs the hardware store. Speak casually, briefly.")
+    judge = ChatMessage(role="system", content="You rate how much a memory matters to Ann, from 1 to 10.")
+    schema = {"title": "Score", "type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
+    asks = [(persona, "Say hello to Sam.", None), (judge, "Memory: it rained.", schema),
+            (persona, "What is new at the store?", None), (judge, "Memory: Ann got married.", schema)]
+    requests = [ModelRequest(model="embedded", messages=[system, ChatMessage(role="user", content=text)],
+                             temperature=0.9, max_tokens=12, seed=21 + i, json_schema=shape)
+                for i, (system, text, shape) in enumerate(asks)]
+    afresh = build_backend("embedded?prefix_mb=0")  # the same loaded model, keeping no prefix
+    plain = [await afresh.generate(r) for r in requests]
+    kept = {i: await embedded.generate(requests[i]) for i in (3, 1, 2, 0)}  # another order, prefixes kept
+    assert [r.text for r in plain] == [kept[i].text for i in range(4)]
+    assert all(r.prompt_tokens_reused == 0 for r in plain)
+    assert kept[1].prompt_tokens_reused > 0 and kept[0].prompt_tokens_reused > 0  # each prefix's second call
+    assert all(r.prompt_tokens_reused < r.prompt_tokens for r in kept.values())
+
+
 async def test_reflection_runs_on_the_embedded_model(gateway: ModelGateway) -> None:
     """Questions, cited insights and batched importance all pass llama.cpp's grammar and validation."""
     stream = MemoryStream("Klaus", InMemoryStore(), build_embedder("fake"), model_importance_scorer(gateway))

@@ -63,10 +63,11 @@ def memory(tick: int, agent: str, text: str, kind: str = "observation", source: 
     return MemoryAddedEvent(**at(tick), agents=[agent], agent=agent, memory=record)
 
 
-def call(tick: int, agent: str | None, purpose: str, prompt_tokens: int) -> ModelCall:
+def call(tick: int, agent: str | None, purpose: str, prompt_tokens: int, reused: int = 0,
+         cached: bool = False) -> ModelCall:
     return ModelCall(**at(tick), agents=[agent] if agent else [], agent=agent, purpose=purpose, model="fake",
                      request_key="k", seed=0, structured=None, messages=[], response="", prompt_tokens=prompt_tokens,
-                     completion_tokens=10, cached=False, retries=0, latency_s=0.5)
+                     prompt_tokens_reused=reused, completion_tokens=10, cached=cached, retries=0, latency_s=0.5)
 
 
 def said(tick: int, speaker: str, text: str) -> Utterance:
@@ -148,6 +149,16 @@ def test_calls_per_agent_hour_and_prompt_sizes_by_purpose(tmp_path: Path):
     utterance, plan = report.purposes["utterance"], report.purposes["plan_day"]
     assert (utterance.calls, utterance.prompt_tokens_mean, utterance.prompt_tokens_max) == (3, 300.0, 500)
     assert (plan.calls, plan.prompt_tokens_mean, plan.prompt_tokens_max) == (2, 70.0, 100)
+
+
+def test_prompt_tokens_restored_or_cached_are_not_counted_as_evaluated(tmp_path: Path):
+    events = [e for e in picnic_log() if not (isinstance(e, ModelCall) and e.purpose == "utterance")]
+    close = next(n for n, e in enumerate(events) if isinstance(e, TickCompleted) and e.tick == 2)
+    events[close:close] = [call(2, "Ann", "utterance", 300, reused=200), call(2, "Ann", "utterance", 500, cached=True),
+                           call(2, "Bob", "utterance", 100)]
+    utterance = compute_stats(write_run(tmp_path, town(PICNIC, POEM), events)).purposes["utterance"]
+    assert (utterance.prompt_tokens_mean, utterance.prompt_tokens_saved) == (300.0, 700)
+    assert utterance.prompt_tokens_evaluated_mean == 66.7  # (300 - 200 + 0 + 100) / 3
 
 
 def test_a_bare_log_gets_counts_without_rates_or_diffusion(tmp_path: Path):

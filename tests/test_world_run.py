@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from agents.gateway.types import ModelReply, ModelRequest
 from agents.seeding import stable_int
 from tests.conftest import SMALL_TOWN, comparable_log
 from tests.fakes import EchoFake
@@ -187,7 +188,7 @@ class OverlapEcho(EchoFake):
         self.in_flight: list[str] = []
         self.together: set[frozenset[str]] = set()
 
-    async def generate(self, request):
+    async def generate(self, request: ModelRequest) -> ModelReply:
         kind = (request.json_schema or {}).get("title") or ("line" if " chatting with " in request.messages[0].content
                                                              else "text")
         self.together.update(frozenset({kind, other}) for other in self.in_flight if other != kind)

@@ -444,11 +444,12 @@ def _agents_table(report: RunStats) -> Table:
 
 def _purposes_table(report: RunStats) -> Table:
     purposes = Table(title="Model calls by purpose")
-    for column in ("purpose", "calls", "cached", "prompt mean", "prompt max", "tokens", "latency s"):
+    for column in ("purpose", "calls", "cached", "prompt mean", "evaluated mean", "prompt max", "tokens", "latency s"):
         purposes.add_column(column, justify="left" if column == "purpose" else "right")
     for name, p in report.purposes.items():
         purposes.add_row(escape(name), str(p.calls), str(p.cached), f"{p.prompt_tokens_mean:.1f}",
-                         str(p.prompt_tokens_max), str(p.tokens), f"{p.latency_s:.2f}")
+                         f"{p.prompt_tokens_evaluated_mean:.1f}", str(p.prompt_tokens_max), str(p.tokens),
+                         f"{p.latency_s:.2f}")
     return purposes
 
 

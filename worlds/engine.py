@@ -1,4 +1,4 @@
-"""The tick loop: start what is due, let free agents decide, advance activities, perceive, remember, write."""
+"""The tick loop: start what is due, decide beside held activities and scoring, advance, perceive, reflect, write."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from worlds.perception import activity_ends, perceptions
 from worlds.probes import ask_due
 from worlds.routine import decide
 from worlds.scenario import Scenario
-from worlds.scheduler import Scheduler
+from worlds.scheduler import Scheduler, all_or_none, cancelled
 from worlds.sessions import session_appointments
 from worlds.world import World
 
@@ -106,16 +106,15 @@ class Engine:
             self.scheduler.start_due(ctx, env)
             deciding = [a for _, a in sorted(agents.items()) if self._free_to_decide(a)]
             held = self.scheduler.held()  # talks and sessions go on while the others think
-            intents, _ = await asyncio.gather(asyncio.gather(*(decide(a, ctx, env) for a in deciding)),
-                                              self.scheduler.advance(ctx, env, held))
+            *intents, _ = await all_or_none([*(decide(a, ctx, env) for a in deciding),
+                                             self.scheduler.advance(ctx, env, held)])
             for intent in intents:
                 if intent is not None and not self.scheduler.start_intent(intent.activity, ctx, env):
                     intent.refused(env)
             await self.scheduler.advance(ctx, env, [key for key in sorted(self.scheduler.running) if key not in held])
             self.scheduler.release_finished(env)
         except BaseException:
-            scoring.cancel()
-            await asyncio.gather(scoring, return_exceptions=True)
+            await cancelled([scoring])
             raise
         scored = await scoring  # joined at the same point whatever finished first
         for name, batch in scored:

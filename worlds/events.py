@@ -27,8 +27,9 @@ from memory.reports import (
     ReflectionRecorded,
 )
 
-#: Fields that vary with the machine rather than the simulation; ignored when comparing logs.
-WALL_CLOCK_FIELDS = frozenset({"wall_time", "latency_s", "run_id", "out_dir"})
+#: Fields that vary with the machine rather than the simulation; ignored when comparing logs. Reused prompt
+#: tokens depend on which call reached a llama.cpp model first and what the process kept from before.
+WALL_CLOCK_FIELDS = frozenset({"wall_time", "latency_s", "run_id", "out_dir", "prompt_tokens_reused"})
 #: The log format this code writes, and the newest it reads; bump it when an older reader would misread a log.
 LOG_FORMAT = 1
 

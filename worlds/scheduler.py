@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,23 @@ from pydantic import BaseModel
 
 from agents.context import Phase, TickContext
 from worlds.activities.base import Activity, ActivityEnv, restore
+
+
+async def cancelled(tasks: list[asyncio.Future[Any]]) -> None:
+    """Stop these tasks and wait until they have stopped."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def all_or_none(work: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """Run concurrently; if one fails, the rest are stopped before the failure goes on (no call outlives its tick)."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        await cancelled(tasks)
+        raise
 
 
 class Appointment(BaseModel):
@@ -100,7 +118,7 @@ class Scheduler:
 
     async def advance(self, ctx: TickContext, env: ActivityEnv, keys: list[str]) -> None:
         """Advance these running activities at once; what they finish stays held until `release_finished`."""
-        await asyncio.gather(*(self.running[key].advance(ctx, env) for key in keys))
+        await all_or_none([self.running[key].advance(ctx, env) for key in keys])
 
     def release_finished(self, env: ActivityEnv) -> None:
         """Free the participants of every finished activity, in id order."""

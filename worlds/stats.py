@@ -69,6 +69,8 @@ class PurposeStats(BaseModel):
     tokens: int = 0
     prompt_tokens: int = 0
     prompt_tokens_max: int = 0
+    #: Prompt tokens the model did not evaluate: answered from the run's cache, or restored from a kept prefix.
+    prompt_tokens_saved: int = 0
     latency_s: float = 0.0
 
     @computed_field  # type: ignore[prop-decorator]
@@ -76,6 +78,12 @@ class PurposeStats(BaseModel):
     def prompt_tokens_mean(self) -> float:
         """Prompt size per call: what this purpose costs in context."""
         return round(self.prompt_tokens / self.calls, 1) if self.calls else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def prompt_tokens_evaluated_mean(self) -> float:
+        """Prompt tokens the model really evaluated per call: what this purpose costs in time."""
+        return round((self.prompt_tokens - self.prompt_tokens_saved) / self.calls, 1) if self.calls else 0.0
 
 
 class RunStats(BaseModel):
@@ -146,6 +154,7 @@ def _count_call(
     purpose.tokens += call.prompt_tokens + call.completion_tokens
     purpose.prompt_tokens += call.prompt_tokens
     purpose.prompt_tokens_max = max(purpose.prompt_tokens_max, call.prompt_tokens)
+    purpose.prompt_tokens_saved += call.prompt_tokens if call.cached else call.prompt_tokens_reused
     purpose.latency_s = round(purpose.latency_s + call.latency_s, 4)
     if call.agent:
         agent = agents[call.agent]

@@ -101,21 +101,24 @@ def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tup
     stage = "closing" if wrap_up else stage
     first = agent.persona.first_name
     others = " and ".join(name.split()[0] for name in partners)
-    sections = [
+    # What holds for the whole talk comes first, in its own system turn, so a backend that keeps evaluated
+    # prompt prefixes evaluates it once per speaker and talk; the moment (time, memories, pace) follows.
+    for_the_talk = [
         agent.persona_section(),
         agent.relationship_section(partners),
-        Section(label=f"On {first}'s mind", text=bullet_list(recollections)),
         Section(label=f"How {first} talks", text=(
             f"Like a neighbour, not an assistant: never offer help and never ask how you can assist. In the first "
             f"person, to {others}, in one or two short, casual sentences. Never say your own name and never describe "
             f"yourself. Do not repeat what was already said: answer, then add something new (news, a question, a "
-            f"plan or an opinion). Plain speech only: no name labels, no quotation marks, no actions in asterisks. "
-            f"{_PACE[stage]}")),
+            f"plan or an opinion). Plain speech only: no name labels, no quotation marks, no actions in asterisks.")),
     ]
-    system = "\n\n".join([f"You are {agent.name}, chatting with {others} at {place} on {now:%A} at {now:%H:%M}. "
-                           f"Speak casually and briefly, like a neighbour, never like customer service.",
-                           *(f"{s.label}:\n{s.text.strip()}" for s in sections if s.text.strip())])
-    turns = [ChatMessage(role="system", content=system)]
+    for_now = [Section(label=f"On {first}'s mind", text=bullet_list(recollections))]
+    talk = "\n\n".join([f"You are {agent.name}, chatting with {others} at {place}. "
+                         f"Speak casually and briefly, like a neighbour, never like customer service.",
+                         *(f"{s.label}:\n{s.text.strip()}" for s in for_the_talk if s.text.strip())])
+    moment = "\n\n".join([f"It is {now:%A} at {now:%H:%M}.",
+                           *(f"{s.label}:\n{s.text.strip()}" for s in for_now if s.text.strip()), _PACE[stage]])
+    turns = [ChatMessage(role="system", content=talk), ChatMessage(role="system", content=moment)]
     if not history:
         turns.append(ChatMessage(role="user", content=f"({others} is here. Say hello.)"))
     for who, text in history[-HISTORY_WINDOW:]:

@@ -230,6 +230,7 @@ class ModelGateway:
                 agent=scope.agent, purpose=purpose, model=self.model_name, request_key=key, seed=request.seed,
                 structured=structured, messages=request.messages, response=reply.text,
                 prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+                prompt_tokens_reused=0 if cached else reply.prompt_tokens_reused,
                 cached=cached, retries=retries, latency_s=round(time.perf_counter() - started, 4),
             )
         )

@@ -23,6 +23,8 @@ class ModelCallRecord(BaseModel):
     response: str
     prompt_tokens: int
     completion_tokens: int
+    #: Prompt tokens the backend restored from a kept prefix instead of evaluating (0 when it keeps none).
+    prompt_tokens_reused: int = 0
     cached: bool
     retries: int
     latency_s: float

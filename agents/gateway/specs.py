@@ -11,10 +11,12 @@ from langchain_core.language_models import BaseChatModel
 from agents.gateway.backends.base import Backend
 from agents.gateway.backends.fake import FakeChatBackend
 from agents.gateway.backends.langchain import LangChainBackend
+from agents.gateway.backends.prefix_states import DEFAULT_MAX_BYTES
 from agents.gateway.errors import ModelSpecError
 
 SPEC_HELP = (
-    "use one of: embedded, embedded:1.5b, llamacpp:/path/model.gguf, openai:MODEL, ollama:MODEL, "
+    "use one of: embedded, embedded:1.5b, llamacpp:/path/model.gguf (both take ?n_ctx=N&prefix_mb=N), "
+    "openai:MODEL, ollama:MODEL, "
     "openai-compatible:http://HOST:PORT/v1?model=NAME, fake, fake?latency=SECONDS&words=N&context=N"
 )
 
@@ -32,6 +34,14 @@ def _number(params: dict[str, str], key: str, default: float, spec: str) -> floa
         return float(raw)
     except ValueError:
         raise ModelSpecError(f"model spec {spec!r}: {key} must be a number, got {raw!r}") from None
+
+
+def _prefix_bytes(params: dict[str, str], spec: str) -> int:
+    """`prefix_mb`: megabytes of evaluated prompt prefixes a llama.cpp model keeps (0 keeps none)."""
+    megabytes = _number(params, "prefix_mb", DEFAULT_MAX_BYTES / 2**20, spec)
+    if megabytes < 0:
+        raise ModelSpecError(f"model spec {spec!r}: prefix_mb must be 0 or more, got {megabytes:g}")
+    return int(megabytes * 1024 * 1024)
 
 
 def _reject_leftovers(params: dict[str, str], spec: str) -> None:
@@ -94,7 +104,8 @@ def _build(kind: str, rest: str, params: dict[str, str], spec: str) -> Backend:
         if chosen is None:
             raise ModelSpecError(f"model spec {spec!r}: the embedded sizes are {', '.join(EMBEDDED_MODELS)}")
         n_ctx = int(_number(params, "n_ctx", 4096, spec))
-        return LlamaCppBackend(assembled_path(chosen), name=f"embedded:{chosen.name}", n_ctx=n_ctx)
+        return LlamaCppBackend(assembled_path(chosen), name=f"embedded:{chosen.name}", n_ctx=n_ctx,
+                               prefix_bytes=_prefix_bytes(params, spec))
     if kind == "llamacpp":
         from agents.gateway.backends.llamacpp import LlamaCppBackend
 
@@ -102,7 +113,7 @@ def _build(kind: str, rest: str, params: dict[str, str], spec: str) -> Backend:
             raise ModelSpecError(f"model spec {spec!r}: give the GGUF path, as llamacpp:/path/model.gguf")
         path = Path(rest).expanduser()
         n_ctx = int(_number(params, "n_ctx", 4096, spec))
-        return LlamaCppBackend(path, name=f"llamacpp:{path.name}", n_ctx=n_ctx)
+        return LlamaCppBackend(path, name=f"llamacpp:{path.name}", n_ctx=n_ctx, prefix_bytes=_prefix_bytes(params, spec))
     if kind == "openai":
         _require("langchain_openai", "openai")
         if not os.environ.get("OPENAI_API_KEY"):

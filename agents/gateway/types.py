@@ -45,3 +45,16 @@ class ModelReply(BaseModel):
     text: str
     prompt_tokens: int = Field(ge=0)
     completion_tokens: int = Field(ge=0)
+    #: Of the prompt tokens, those restored from a kept prefix state instead of evaluated.
+    prompt_tokens_reused: int = Field(default=0, ge=0)
+
+
+def joined_system_turns(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """The leading system turns as one, in order: for chat templates and servers that take a single one."""
+    leading = 0
+    while leading < len(messages) and messages[leading].role == "system":
+        leading += 1
+    if leading < 2:
+        return messages
+    joined = ChatMessage(role="system", content="\n\n".join(m.content for m in messages[:leading]))
+    return [joined, *messages[leading:]]

@@ -8,7 +8,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from agents.gateway.backends.base import Backend
-from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
+from agents.gateway.types import ChatMessage, ModelReply, ModelRequest, joined_system_turns
 
 #: How a backend is asked for JSON: OpenAI's json_schema, a server's json_object+schema
 #: (llama.cpp, vLLM), Ollama's `format`, or only the instruction in the prompt.
@@ -62,7 +62,9 @@ class LangChainBackend(Backend):
         return {}
 
     async def generate(self, request: ModelRequest) -> ModelReply:
-        message = await self.model.ainvoke(to_langchain(request.messages), **self._call_kwargs(request))
+        # One system turn: some servers' chat templates refuse a second (prefix caching still sees the same text).
+        message = await self.model.ainvoke(to_langchain(joined_system_turns(request.messages)),
+                                           **self._call_kwargs(request))
         content = message.content if isinstance(message.content, str) else str(message.content)
         usage = getattr(message, "usage_metadata", None) or {}
         return ModelReply(
