@@ -13,10 +13,13 @@ class Section(BaseModel):
     label: str
     text: str
 
+    def block(self) -> str:
+        return f"{self.label}:\n{self.text.strip()}"
+
 
 def assemble(system: str, sections: list[Section], ask: str) -> list[ChatMessage]:
     """A system turn, then every non-empty section under its label, then the request."""
-    body = [f"{s.label}:\n{s.text.strip()}" for s in sections if s.text.strip()]
+    body = [s.block() for s in sections if s.text.strip()]
     return [
         ChatMessage(role="system", content=system),
         ChatMessage(role="user", content="\n\n".join([*body, ask])),

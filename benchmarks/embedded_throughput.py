@@ -49,12 +49,14 @@ def town_hours(scenario: Scenario, model: str, hours: float) -> dict:
                                           until=scenario.clock.start + timedelta(hours=hours),
                                           on_engine=lambda _: ready.append(time.perf_counter())))
         wall = time.perf_counter() - ready[0]
-        calls = [e for e in RunFolder(summary.run_dir).reader().events(kinds={"model_call"}) if not e.cached]
+        events = list(RunFolder(summary.run_dir).reader().events(kinds={"model_call", "model_retry", "model_fallback"}))
+        calls = [e for e in events if e.kind == "model_call" and not e.cached]
     evaluated = sum(c.prompt_tokens - c.prompt_tokens_reused for c in calls)
     generated = sum(c.completion_tokens for c in calls)
     return {"wall_s": wall, "model_s": backend.seconds, "calls": len(calls), "responses": [c.response for c in calls],
             "prompt_tokens": sum(c.prompt_tokens for c in calls), "evaluated": evaluated, "generated": generated,
-            "requests": backend.requests, "prefixes": getattr(backend.inner, "prefixes", None)}
+            "retries": sum(e.kind == "model_retry" for e in events),
+            "fallbacks": sum(e.kind == "model_fallback" for e in events), "requests": backend.requests, "prefixes": getattr(backend.inner, "prefixes", None)}
 
 
 def paired(requests: list[ModelRequest]) -> dict:
@@ -101,7 +103,7 @@ def main() -> None:
         "prompt_tokens_per_call": round(new["prompt_tokens"] / max(new["calls"], 1), 1),
         "prompt_tokens_evaluated_per_call": {"old": round(old["evaluated"] / max(old["calls"], 1), 1),
                                              "new": round(new["evaluated"] / max(new["calls"], 1), 1)},
-        "completion_tokens": new["generated"],
+        "completion_tokens": new["generated"], "retries": new["retries"], "fallbacks": new["fallbacks"],
         "prefixes": new["prefixes"].counters.model_dump() if new["prefixes"] is not None else None,
         "paired": paired(new["requests"]),
     }

@@ -115,9 +115,9 @@ def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tup
     for_now = [Section(label=f"On {first}'s mind", text=bullet_list(recollections))]
     talk = "\n\n".join([f"You are {agent.name}, chatting with {others} at {place}. "
                          f"Speak casually and briefly, like a neighbour, never like customer service.",
-                         *(f"{s.label}:\n{s.text.strip()}" for s in for_the_talk if s.text.strip())])
+                         *(s.block() for s in for_the_talk if s.text.strip())])
     moment = "\n\n".join([f"It is {now:%A} at {now:%H:%M}.",
-                           *(f"{s.label}:\n{s.text.strip()}" for s in for_now if s.text.strip()), _PACE[stage]])
+                           *(s.block() for s in for_now if s.text.strip()), _PACE[stage]])
     turns = [ChatMessage(role="system", content=talk), ChatMessage(role="system", content=moment)]
     if not history:
         turns.append(ChatMessage(role="user", content=f"({others} is here. Say hello.)"))
