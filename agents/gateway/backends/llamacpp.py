@@ -51,6 +51,14 @@ def _tokens(llm: Any, messages: list[dict[str, str]]) -> list[int]:
     return llm.tokenize(_formatter(llm)(messages=messages).prompt.encode(), add_bos=False, special=True)
 
 
+def _tokens_if_rendered(llm: Any, messages: list[dict[str, str]]) -> list[int] | None:
+    """None for messages the model's template will not render (a lone system turn, a second one)."""
+    try:
+        return _tokens(llm, messages)
+    except Exception:
+        return None
+
+
 class LlamaCppBackend(Backend):
     """Runs a GGUF chat model with JSON-schema constrained decoding for structured requests."""
 
@@ -69,19 +77,19 @@ class LlamaCppBackend(Backend):
         #: States fit any backend on the same loaded model, since they are restored under its lock.
         self.prefixes = PrefixStates(prefix_bytes)
 
-    def _start_from_prefix(self, llm: Any, messages: list[dict[str, str]]) -> int:
+    def _start_from_prefix(self, llm: Any, messages: list[dict[str, str]], full: list[int] | None) -> int:
         """Evaluate (or restore) the rendered leading system message on its own; the tokens restored come back.
 
-        The chat completion that follows finds these tokens in the context and evaluates only the rest,
-        so every prompt is split the same way, restored or not.
+        `full` is the whole prompt's tokens (None: its template would not render it). The chat completion
+        that follows finds the prefix in the context and evaluates only the rest, so every prompt is split
+        the same way, restored or not; a prompt that cannot be split is never split.
         """
         llm.reset()
         llm._ctx.kv_cache_clear()
-        if len(messages) < 2 or messages[0]["role"] != "system":
+        if full is None or len(messages) < 2 or messages[0]["role"] != "system":
             return 0
-        try:
-            full, alone = _tokens(llm, messages), _tokens(llm, messages[:1])
-        except Exception:  # a template that will not render a system turn alone: no split, the same every time
+        alone = _tokens_if_rendered(llm, messages[:1])
+        if alone is None:
             return 0
         shared = 0
         for a, b in zip(full, alone):
@@ -127,14 +135,14 @@ class LlamaCppBackend(Backend):
             kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
         messages = [m.model_dump() for m in request.messages]
         with lock:
-            try:
-                _tokens(llm, messages)
-            except Exception:  # e.g. a template that insists on user/assistant turns after one system turn
+            full = _tokens_if_rendered(llm, messages)
+            if full is None:  # e.g. a template that insists on user/assistant turns after one system turn
                 messages = [m.model_dump() for m in joined_system_turns(request.messages)]
+                full = _tokens_if_rendered(llm, messages)
             # Never continue from whatever the previous call left: how a prompt is cut into batches
             # changes its logits slightly, so a seeded call would sample differently depending on
             # which call ran before it. Every prompt is cut at the same place instead (see prefix_states).
-            reused = self._start_from_prefix(llm, messages)
+            reused = self._start_from_prefix(llm, messages, full)
             out = llm.create_chat_completion(
                 messages=messages,
                 temperature=request.temperature,
