@@ -33,7 +33,7 @@ PUBLIC = {"Cafe": ["counter", "table"], "Park": ["bench", "fountain"], "Library"
 
 def town(agents: int, seed: int, start: str, stop: str, store: str) -> Scenario:
     """A generated town: public places, one home each, a ring of neighbours, one seeded piece of news."""
-    people = [f"{FIRST[i % len(FIRST)]} {chr(65 + i // len(FIRST))}" for i in range(agents)]
+    people = [f"{FIRST[i % 26]} {chr(65 + i // 26 % 26)}{i // 676 or ''}" for i in range(agents)]
     homes = {p: f"{p}'s home" for p in people}
     data = {
         "name": f"bench-{agents}", "seed": seed,

@@ -22,8 +22,9 @@ class VectorIndex:
     over every memory is what retrieval's time is made of (docs/benchmarks.md).
     """
 
-    def __init__(self, dimensions: int = 0, capacity: int = 1024) -> None:
-        """`dimensions` 0 takes the width of the first vectors appended, so any embedder fits."""
+    def __init__(self, dimensions: int = 0, capacity: int = 16) -> None:
+        """`dimensions` 0 takes the width of the first vectors appended, so any embedder fits; the arrays start
+        small and double as they fill, so ten thousand agents with a few memories each stay a few megabytes."""
         self.dimensions = dimensions
         self.size = 0
         self.columns = np.zeros((dimensions, capacity), dtype=np.float32)

@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from memory.errors import InputError
+from worlds.budget import SpendReport
 from worlds.clock import Clock
 from worlds.corpus.card import dialogue_kinds
 from worlds.corpus.quality import QualityReport
@@ -181,6 +182,9 @@ def run(
     edits: Annotated[
         list[str], typer.Option("--set", metavar="PATH=VALUE", help="With --fork: an edit made at TIME (repeatable).")
     ] = [],  # noqa: B006
+    max_calls: Annotated[int | None, typer.Option(min=0, help="Stop at the first tick boundary past this many model "
+                                                               "calls (overrides budget.max_calls; 0: no limit).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=0, help="The same for prompt + completion tokens.")] = None,
 ) -> None:
     """Run a scenario into a new run folder, with a progress bar over simulated time.
 
@@ -190,9 +194,11 @@ def run(
     loaded = load_any(scenario)
     if edits and fork is None:
         raise InputError("--set makes an edit in a fork: give --fork RUN@TIME too")
+    limited = max_calls is not None or max_tokens is not None
     if isinstance(loaded, SocietyScenario | LoopBatchScenario):
-        if until or replay or embeddings or fork:
-            raise InputError("--until, --replay, --fork and --embeddings apply to world runs, not to a batch")
+        if until or replay or embeddings or fork or limited:
+            raise InputError("--until, --replay, --fork, --embeddings, --max-calls and --max-tokens apply to world "
+                             "runs, not to a batch")
         loaded = loaded.model_copy(update={"seed": seed}) if seed is not None else loaded
         if isinstance(loaded, SocietyScenario):
             _run_batch(loaded, out_dir, model)
@@ -200,13 +206,14 @@ def run(
             _run_loop_batch(loaded, scenario, out_dir, model)
         return
     if fork is not None:
-        if model or embeddings or seed is not None or replay:
-            raise InputError("--fork runs with its parent's model, embeddings and seed: leave out --model, "
-                             "--embeddings, --seed and --replay")
+        if model or embeddings or seed is not None or replay or limited:
+            raise InputError("--fork runs with its parent's model, embeddings, seed and budget: leave out --model, "
+                             "--embeddings, --seed, --replay, --max-calls and --max-tokens")
         _run_fork(loaded, scenario, fork, edits, until, out_dir)
         return
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
+    loaded = loaded.model_copy(update={"budget": loaded.budget.with_limits(max_calls, max_tokens)})
     stop = _stop_time(until, loaded.clock)
     replay_from = RunFolder.open(replay) if replay is not None else None
     if replay_from is not None:
@@ -338,7 +345,7 @@ def _batch_with_progress(unit: str, total: int, folder: Path, start, extra=lambd
 
 def _print_run_summary(summary: RunSummary, total: int) -> None:
     c = summary.counters
-    colour = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")
+    colour = {"completed": "green", "interrupted": "yellow", "budget": "yellow"}.get(summary.status, "red")
     out.print(
         f"[{colour}]{summary.status}[/{colour}] after {summary.ticks} of {total} ticks "
         f"(sim time {summary.sim_time:%Y-%m-%d %H:%M}); {c.calls} model calls ({c.cache_hits} cached), "
@@ -350,6 +357,9 @@ def _print_run_summary(summary: RunSummary, total: int) -> None:
     out.print("next:", highlight=False)
     out.print(f"  simulacra stats {summary.run_dir}", highlight=False, markup=False)
     out.print(f"  simulacra harvest {summary.run_dir} --format openai -o corpus.jsonl", highlight=False, markup=False)
+    if summary.status == "budget":
+        out.print(f"[yellow]stopped by its budget[/yellow] ({escape(summary.detail)}); carry on with a higher limit:\n"
+                  f"  simulacra resume {escape(str(summary.run_dir))} --max-calls N --max-tokens N", highlight=False)
     if summary.status == "interrupted":
         raise typer.Exit(130)
 
@@ -388,6 +398,7 @@ def _print_stats(report: RunStats) -> None:
     if report.agents:
         out.print(_agents_table(report))
     out.print(_purposes_table(report))
+    out.print(_spend_table(report.spend))
     if report.quality.dialogues:
         out.print(_quality_table(report.quality))
     for probe in report.diffusion:
@@ -451,6 +462,25 @@ def _purposes_table(report: RunStats) -> Table:
                          f"{p.prompt_tokens_evaluated_mean:.1f}", str(p.prompt_tokens_max), str(p.tokens),
                          f"{p.latency_s:.2f}")
     return purposes
+
+
+def _spend_table(spend: SpendReport) -> Table:
+    """Calls the model answered and their tokens, per agent then per purpose, priced where the scenario has prices."""
+    budget, prices = spend.budget, spend.budget.prices
+    limits = ", ".join(f"{name} {limit}" for name, limit in (("max calls", budget.max_calls),
+                                                            ("max tokens", budget.max_tokens)) if limit is not None)
+    caption = f"budget: {limits or 'none'}" + (f"; [yellow]stopped: {escape(spend.stopped)}[/yellow]"
+                                               if spend.stopped else "")
+    table = Table(title="Spend (answered by the model; cache hits are free)", caption=caption)
+    columns = ["", "calls", "prompt", "completion", "tokens", *([f"cost {prices.currency}"] if prices else [])]
+    for column in columns:
+        table.add_column(column, justify="left" if not column else "right")
+    rows = [("[bold]all[/bold]", spend.total), *((escape(n), r) for n, r in spend.agents.items()),
+            *((f"[dim]purpose[/dim] {escape(n)}", r) for n, r in spend.purposes.items())]
+    for label, row in rows:
+        cost = [f"{row.cost:.4f}"] if prices and row.cost is not None else []
+        table.add_row(label, *map(str, (row.calls, row.prompt_tokens, row.completion_tokens, row.tokens)), *cost)
+    return table
 
 
 def _quality_table(quality: QualityReport) -> Table:
@@ -519,21 +549,26 @@ def _spread_line(probe: ProbeDiffusion) -> str:
 def resume(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="An interrupted run folder.")],
     model: Annotated[str | None, typer.Option(help="The model spec the run used, if it was not its scenario's.")] = None,
+    max_calls: Annotated[int | None, typer.Option(min=0, help="A new limit on model calls, the run's so far "
+                                                               "included (0: no limit).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=0, help="A new limit on tokens, the run's so far included.")] = None,
 ) -> None:
-    """Carry an interrupted run (Ctrl-C, a crash, kill -9) on from its last snapshot to the stop it was started with.
+    """Carry an interrupted run (Ctrl-C, a crash, kill -9, its budget) on from its last snapshot to the stop it was
+    started with.
 
     The log is cut back to the snapshot; the ticks after it run again from the run's model cache, so
     the finished log is the one an uninterrupted run would have written. A batch resumes with `run`.
     """
     folder = RunFolder.open(run_dir)
-    summary, report, total = asyncio.run(_resume_with_progress(folder, model))
+    summary, report, total = asyncio.run(_resume_with_progress(folder, model, (max_calls, max_tokens)))
     repaired = " (its torn last line was repaired)" if report.torn_line else ""
     err.print(f"resumed from tick {report.from_tick}: {report.events_cut} events after the snapshot were cut and "
               f"written again{repaired}", highlight=False)
     _print_run_summary(summary, total)
 
 
-async def _resume_with_progress(folder: RunFolder, model: str | None) -> tuple[RunSummary, ResumeReport, int]:
+async def _resume_with_progress(folder: RunFolder, model: str | None,
+                                limits: tuple[int | None, int | None]) -> tuple[RunSummary, ResumeReport, int]:
     clock = folder.scenario().clock
     started = next(iter(folder.reader().events({"run_started"})), None)
     total = clock.ticks_until(started.until if started else clock.stop)
@@ -548,7 +583,8 @@ async def _resume_with_progress(folder: RunFolder, model: str | None) -> tuple[R
 
     with progress:
         try:
-            summary, report = await resume_run(folder, model=model, on_tick=on_tick, on_engine=_stop_on_ctrl_c(loop))
+            summary, report = await resume_run(folder, model=model, on_tick=on_tick, on_engine=_stop_on_ctrl_c(loop),
+                                               limits=limits)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
     return summary, report, total

@@ -16,7 +16,8 @@ from memory.stores import MemoryStore
 from memory.stream import ScoredBatch
 from worlds.activities.base import ActivityEnv
 from worlds.eventlog import EventWriter
-from worlds.events import EventBase, RunEnded, TickCompleted, Warning_, from_report
+from worlds.budget import Spend
+from worlds.events import EventBase, ModelCall, RunEnded, TickCompleted, Warning_, from_report
 from worlds.perception import activity_ends, perceptions
 from worlds.probes import ask_due
 from worlds.routine import decide
@@ -26,6 +27,11 @@ from worlds.sessions import session_appointments
 from worlds.world import World
 
 TickHook = Callable[[int, datetime, list[EventBase]], None]
+
+
+def spent_in(state: dict[str, Any]) -> Spend:
+    """What a snapshot's run had spent; a snapshot from before budgets counts from zero."""
+    return Spend.model_validate(state.get("spent", {}))
 
 
 class Engine:
@@ -43,6 +49,8 @@ class Engine:
         self.next_tick = 0
         self.probes_done: set[int] = set()
         self.stop_requested = False
+        #: What the model answered so far (cache hits are free): the scenario's budget is checked against it.
+        self.spent = Spend()
 
     @property
     def agents(self) -> dict[str, Agent]:
@@ -62,13 +70,18 @@ class Engine:
         Every `snapshot_every` ticks, after the tick is in the log, `on_snapshot` gets the whole state.
         """
         total = self.clock.ticks_until(until)
-        status = "completed"
+        status, detail = "completed", ""
         try:
             if self.next_tick == 0:
                 await self.seed_memories()
             while self.next_tick < total:
                 if self.stop_requested:
                     status = "interrupted"
+                    break
+                if (spent := self.scenario.budget.reached(self.spent)) is not None:
+                    status, detail = "budget", spent
+                    if on_snapshot is not None:
+                        on_snapshot(self.get_state())  # resume carries on from exactly here
                     break
                 tick = self.next_tick
                 events = await self.step(tick)
@@ -83,7 +96,7 @@ class Engine:
         except Exception as exc:
             await self._finish("failed", f"{type(exc).__name__}: {exc}")
             raise
-        return await self._finish(status, "")
+        return await self._finish(status, detail)
 
     async def seed_memories(self) -> None:
         """The scenario's starting memories become the first records of each stream (once per run folder)."""
@@ -143,6 +156,9 @@ class Engine:
         self.env.gateway.checkpoint()
         self.writer.write(events)
         self.writer.sync()
+        for event in events:
+            if isinstance(event, ModelCall):
+                self.spent.add(event)
 
     async def _score_queued(self, ctx: TickContext) -> None:
         """Score every agent's queued memories now, one call per agent, all agents at once."""
@@ -154,7 +170,7 @@ class Engine:
         for agent in self.agents.values():
             for outcome in agent.state.outcomes:
                 outcome.source_event = ends.get(outcome.activity_id, outcome.source_event)
-        seen = perceptions(events, positions)
+        seen = perceptions(events, positions, self.scenario.world.earshot)
         for name, agent in sorted(self.agents.items()):
             perceive(agent, seen[name], ctx.now, self.scenario.memory.attention)
 
@@ -194,7 +210,7 @@ class Engine:
         )
 
     async def _finish(self, status: str, detail: str) -> RunEnded:
-        """Close running activities, score what is still queued, ask `end` probes, and write RunEnded.
+        """Close running activities, score what is still queued (budget left), ask `end` probes, and write RunEnded.
 
         A failed run writes only its closing record: the tick that failed never reached the log, so
         nothing it produced may reach the store either.
@@ -203,6 +219,7 @@ class Engine:
         if status != "failed":
             self.scheduler.end_all(ctx, self.env, "run_ended")
             self._report_unstarted(ctx)
+        if status in ("completed", "interrupted"):  # a budget spent buys no more calls
             await self._score_queued(ctx)
         if status == "completed":
             await ask_due(self.scenario.probes, self.probes_done, ctx, self.agents, self.env.gateway, final=True)
@@ -242,6 +259,7 @@ class Engine:
             "world": self.env.world.get_state(),
             "scheduler": self.scheduler.get_state(),
             "probes_done": sorted(self.probes_done),
+            "spent": self.spent.model_dump(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -252,3 +270,4 @@ class Engine:
         self.env.world.set_state(state["world"])
         self.scheduler.set_state(state["scheduler"])
         self.probes_done = set(state["probes_done"])
+        self.spent = spent_in(state)

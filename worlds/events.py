@@ -68,7 +68,7 @@ class RunStarted(EventBase):
 
 class RunEnded(EventBase):
     kind: Literal["run_ended"] = "run_ended"
-    status: Literal["completed", "interrupted", "failed"]
+    status: Literal["completed", "interrupted", "failed", "budget"]
     ticks: int
     detail: str = ""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
+from collections import defaultdict
+
 from agents.agent import Perception
 from worlds.events import (
     ActivityStarted,
@@ -18,22 +21,60 @@ def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def perceptions(events: list[EventBase], positions: dict[str, str]) -> dict[str, list[Perception]]:
+class Crowds:
+    """Who stands where; in a place with more than `earshot` others, each one notices only its `earshot` nearest.
+
+    People stand in name order around each place (a ring), so "nearest" is fixed, and a look-up costs
+    the earshot, not the crowd: perceiving stays linear in the population.
+    """
+
+    def __init__(self, positions: dict[str, str], earshot: int) -> None:
+        self.where = dict(positions)
+        self.earshot = earshot
+        self.ring: dict[str, list[str]] = defaultdict(list)
+        for name, place in sorted(positions.items()):
+            self.ring[place].append(name)
+
+    def move(self, name: str, destination: str) -> None:
+        ring = self.ring[self.where[name]]
+        del ring[bisect.bisect_left(ring, name)]
+        bisect.insort(self.ring[destination], name)
+        self.where[name] = destination
+
+    def near(self, place: str, anchor: str | None, *besides: str) -> list[str]:
+        """Those at `place` who notice what `anchor` does there (all of them outside a crowd), `besides` left out."""
+        ring = self.ring[place]
+        if len(ring) - len(besides) <= self.earshot or anchor is None:
+            return [n for n in ring if n not in besides][: self.earshot if anchor is None else None]
+        at = bisect.bisect_left(ring, anchor)
+        found: list[str] = []
+        for step in range(1, len(ring)):
+            for index in (at + step, at - step):
+                name = ring[index % len(ring)]
+                if name not in besides and name not in found and len(found) < self.earshot:
+                    found.append(name)
+            if len(found) == self.earshot:
+                break
+        return sorted(found)
+
+
+def perceptions(events: list[EventBase], positions: dict[str, str], earshot: int) -> dict[str, list[Perception]]:
     """Per agent, what it saw this tick: arrivals, others' actions, object states, overheard talk.
 
     `positions` are where agents stood before the tick's moves; they are replayed as the events go by.
     """
-    where = dict(positions)
-    seen: dict[str, list[Perception]] = {name: [] for name in where}
-
-    def present(place: str, *besides: str) -> list[str]:
-        return sorted(n for n, p in where.items() if p == place and n not in besides)
-
+    crowds = Crowds(positions, earshot)
+    seen: dict[str, list[Perception]] = {name: [] for name in positions}
     for event in events:
         if isinstance(event, Moved):
             mover = event.agents[0]
-            there = present(event.destination, mover)
-            company = f"; {_names(there)} {'was' if len(there) == 1 else 'were'} there" if there else ""
+            crowds.move(mover, event.destination)
+            there = crowds.near(event.destination, mover, mover)
+            more = len(crowds.ring[event.destination]) - 1 - len(there)
+            company = ""
+            if there:
+                listed = _names(there + ([f"{more} others"] if more else []))
+                company = f"; {listed} {'was' if len(there) + more == 1 else 'were'} there"
             seen[mover].append(Perception(text=f"{mover} arrived at {event.destination}{company}.",
                                           source_event=event.seq))
             for other in there:
@@ -41,19 +82,18 @@ def perceptions(events: list[EventBase], positions: dict[str, str]) -> dict[str,
                                               other=other, arrival=True))
                 seen[other].append(Perception(text=f"{mover} came to {event.destination}.", source_event=event.seq,
                                               other=mover, arrival=True))
-            where[mover] = event.destination
         elif isinstance(event, ActivityStarted) and event.activity == "action":
             actor = event.agents[0]
-            for other in present(event.place, actor):
+            for other in crowds.near(event.place, actor, actor):
                 seen[other].append(Perception(text=f"{actor} is {event.description} at {event.place}.",
                                               source_event=event.seq, other=actor))
         elif isinstance(event, ObjectChanged):
-            for other in present(event.place):
+            for other in crowds.near(event.place, next(iter(event.agents), None)):
                 seen[other].append(Perception(text=f"The {event.object} at {event.place} is {event.state}.",
                                               source_event=event.seq))
         elif isinstance(event, Utterance):
-            for other in present(event.place, *event.agents):
-                listeners = _names([a for a in event.agents if a != event.speaker])
+            listeners = _names([a for a in event.agents if a != event.speaker])
+            for other in crowds.near(event.place, event.speaker, *event.agents):
                 seen[other].append(Perception(text=f"{event.speaker} said to {listeners}: \"{event.text}\"",
                                               source_event=event.seq, other=event.speaker))
     return seen

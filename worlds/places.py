@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,6 +14,8 @@ import networkx as nx
 
 from worlds.scenario import Scenario
 
+#: Beyond this many places, a planning prompt lists only the public ones and the homes the agent has to do with.
+LISTED_PLACES = 40
 #: The state every object starts in.
 IDLE = "idle"
 #: Words that say nothing about which place is meant ("the cafe", "Isabella's flat").
@@ -27,24 +30,41 @@ def _tokens(text: str) -> tuple[str, ...]:
     return tuple(re.findall(r"[^\W_]+", plain.casefold()))
 
 
+class NameIndex:
+    """Names looked up by what free text says: exact, then ignoring case and punctuation, then most shared words.
+
+    Words index the names, so a look-up scores only the names that share a word with the text, not all of them.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        ordered = sorted(set(names))
+        self.exact = set(ordered)
+        self.spelled: dict[tuple[str, ...], str] = {}
+        self.by_word: dict[str, list[str]] = {}
+        self.word_count: dict[str, int] = {}
+        for name in ordered:  # in name order: the first of equals wins
+            self.spelled.setdefault(_tokens(name), name)
+            own = set(_tokens(name)) - _FILLER
+            self.word_count[name] = len(own)
+            for word in own:
+                self.by_word.setdefault(word, []).append(name)
+
+    def match(self, text: str) -> str | None:
+        if text in self.exact:
+            return text
+        said = _tokens(text)
+        if said in self.spelled:
+            return self.spelled[said]
+        shared: Counter[str] = Counter()
+        for word in set(said) - _FILLER:
+            shared.update(self.by_word.get(word, ()))
+        # Most shared words first; among equals, the fewest words the text did not mention, then name order.
+        return min(shared, key=lambda n: (-shared[n], self.word_count[n] - shared[n], n), default=None)
+
+
 def best_match(text: str, names: Iterable[str]) -> str | None:
-    """The name `text` means: exact, then ignoring case and punctuation, then most shared words."""
-    ordered = sorted(names)
-    if text in ordered:
-        return text
-    said = _tokens(text)
-    for name in ordered:
-        if _tokens(name) == said:
-            return name
-    words = set(said) - _FILLER
-
-    def score(name: str) -> tuple[int, int]:
-        # Most shared words first; among equals, the name with fewest words the text did not mention.
-        own = set(_tokens(name)) - _FILLER
-        return len(own & words), -len(own - words)
-
-    best = max(ordered, key=score, default=None)  # max keeps the first of equals: ties go by name order
-    return best if best is not None and score(best)[0] > 0 else None
+    """The name `text` means, or None when it shares no word with any."""
+    return NameIndex(names).match(text)
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,13 @@ class PlaceGraph:
                     node = f"{place}/{obj}"
                     self.tree.add_node(node, kind="object", place=place, name=obj, state=IDLE)
                     self.tree.add_edge(place, node)
+        self.names = tuple(node for node, kind in self.tree.nodes(data="kind") if kind == "place")
+        self.place_index = NameIndex(self.names)
+        self.given_routes = bool(world.routes)
+        self.homes = {persona.name: persona.home for persona in scenario.agents}
+        self.private = frozenset(self.homes.values())
+        self.public = [place for place in self.names if place not in self.private]
+        self.order = {place: i for i, place in enumerate(self.names)}
         if world.routes:
             for route in world.routes:
                 self._connect(route.a, route.b, timedelta(minutes=route.minutes))
@@ -90,9 +117,25 @@ class PlaceGraph:
             self.routes.add_edge(a, b, us=weight)
 
     def place_names(self) -> list[str]:
-        return [node for node, kind in self.tree.nodes(data="kind") if kind == "place"]
+        return list(self.names)
+
+    def places_to_list(self, home: str, known: list[str]) -> list[str]:
+        """The places a planning prompt names: all of a small town's; in a big one, those that are nobody's home,
+        the agent's own and those of people it knows, so the prompt does not grow with the population."""
+        if len(self.names) <= LISTED_PLACES:
+            return list(self.names)
+        homes = {self.homes[name] for name in known if name in self.homes} | {home}
+        return sorted(self.public + [place for place in homes if place in self.private], key=self.order.__getitem__)
 
     def _path(self, origin: str, destination: str) -> list[str | _Hub]:
+        """Without scenario routes every walk is place, centre(s), place: no search over a town of any size."""
+        if self.given_routes or origin == destination:
+            return self._searched(origin, destination)
+        here, there = _Hub(self.tree.nodes[origin]["area"]), _Hub(self.tree.nodes[destination]["area"])
+        return [origin, here, destination] if here == there else [origin, here, there, destination]
+
+    @functools.lru_cache(maxsize=65_536)  # noqa: B019 - one graph per run, alive as long as the run
+    def _searched(self, origin: str, destination: str) -> list[str | _Hub]:
         return nx.shortest_path(self.routes, origin, destination, weight="us")
 
     def route(self, origin: str, destination: str) -> list[str]:
@@ -100,7 +143,8 @@ class PlaceGraph:
         return [node for node in self._path(origin, destination) if not isinstance(node, _Hub)]
 
     def travel_time(self, origin: str, destination: str) -> timedelta:
-        return nx.shortest_path_length(self.routes, origin, destination, weight="us") * _US
+        path = self._path(origin, destination)
+        return sum(self.routes.edges[a, b]["us"] for a, b in zip(path, path[1:])) * _US
 
     def hops(self, origin: str, destination: str) -> list[tuple[str, timedelta]]:
         """Each next place on the quickest way and the time from the one before (centres folded in)."""
@@ -116,7 +160,7 @@ class PlaceGraph:
 
     def resolve_place(self, text: str, default: str) -> str:
         """The place free text (a model's answer) most likely means, or `default` if none fits."""
-        return best_match(text, self.place_names()) or default
+        return self.place_index.match(text) or default
 
     def objects_at(self, place: str) -> dict[str, str]:
         """Each object at `place` and its current state."""

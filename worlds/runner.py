@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +24,7 @@ from agents.gateway import (
 from agents.gateway.backends.base import Backend
 from agents.importance import model_importance_scorer
 from memory import ChromaStore, InMemoryStore, MemoryRecord, MemoryStore, MemoryStream, build_embedder
-from worlds.engine import Engine
+from worlds.engine import Engine, spent_in
 from worlds.eventlog import EventWriter
 from worlds.events import EventBase, ForkOrigin, MemoryAddedEvent, RunEnded, RunStarted
 from worlds.runfolder import RunFolder, RunFolderError
@@ -35,6 +37,8 @@ class RunSummary(BaseModel):
 
     run_dir: Path
     status: str
+    #: Why it stopped where it did, when not completed (the budget's reason, the failure).
+    detail: str = ""
     ticks: int
     sim_time: datetime
     counters: GatewayCounters
@@ -51,14 +55,15 @@ def build_agents(
     embedder = build_embedder(embeddings)
     scorer = model_importance_scorer(gateway)
     agents = {}
+    known: dict[str, dict[str, str]] = {persona.name: {} for persona in scenario.agents}
+    for r in scenario.relationships:
+        known[r.a][r.b] = known[r.b][r.a] = r.label
     for persona in scenario.agents:
         stream = MemoryStream(
             persona.name, store, embedder, scorer, weights=scenario.memory.weights,
             reflection_threshold=scenario.memory.reflection_threshold, durable_until=durable_until,
         )
-        known = {r.b if r.a == persona.name else r.a: r.label for r in scenario.relationships
-                 if persona.name in (r.a, r.b)}
-        agents[persona.name] = Agent(persona, stream, known)
+        agents[persona.name] = Agent(persona, stream, known[persona.name])
     return agents
 
 
@@ -134,12 +139,29 @@ async def drive(run: StartedRun, on_tick: Callable[[int, datetime, list[EventBas
     cache whatever happens."""
     engine = run.engine
     try:
-        ended = await engine.run(run.stop, on_tick=on_tick, on_snapshot=on_snapshot or run.folder.write_snapshot)
+        with few_collections():
+            ended = await engine.run(run.stop, on_tick=on_tick, on_snapshot=on_snapshot or run.folder.write_snapshot)
     finally:
         engine.writer.close()
         run.cache.close()
-    return RunSummary(run_dir=run.folder.path, status=ended.status, ticks=ended.ticks, sim_time=ended.sim_time,
-                      counters=engine.env.gateway.counters)
+    return RunSummary(run_dir=run.folder.path, status=ended.status, detail=ended.detail, ticks=ended.ticks,
+                      sim_time=ended.sim_time, counters=engine.env.gateway.counters)
+
+
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """A run piles up millions of small objects that live to its end (memories, plans, records); at CPython's
+    default thresholds the collector keeps re-scanning them, which made an hour of 10,000 agents 1.4x slower
+    (docs/benchmarks.md). What exists when the run starts is frozen out of collections, and collections are rarer.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def store_from_log(folder: RunFolder, embedder: Embeddings, records: int | None = None,
@@ -173,15 +195,17 @@ class ResumeReport(BaseModel):
 async def resume_run(
     folder: RunFolder, model: str | BaseChatModel | Backend | None = None,
     on_tick: Callable[[int, datetime, list[EventBase]], None] | None = None,
-    on_engine: Callable[[Engine], None] | None = None,
+    on_engine: Callable[[Engine], None] | None = None, limits: tuple[int | None, int | None] = (None, None),
 ) -> tuple[RunSummary, ResumeReport]:
     """Carry an interrupted run on from its last snapshot, in its own folder, to the stop it was started with.
 
     The log is cut back to what the snapshot had seen and the store forgets rows created after it;
     the ticks between the snapshot and the interruption are run again, their model calls answered
     from the run's cache, so the finished log is the one an uninterrupted run would have written.
+    `limits` (max calls, max tokens) replace the budget's; a run stopped by its budget needs a higher one.
     """
     scenario = folder.scenario()
+    scenario = scenario.model_copy(update={"budget": scenario.budget.with_limits(*limits)})
     marks = list(folder.reader().events({"run_started", "run_ended"}))
     started = next((e for e in marks if isinstance(e, RunStarted)), None)
     if marks and isinstance(marks[-1], RunEnded) and marks[-1].status == "completed":
@@ -190,6 +214,9 @@ async def resume_run(
     if started is None or state is None:
         raise RunFolderError(f"{folder.path}: no snapshot to resume from (the run stopped before its first one, "
                              f"every {scenario.snapshot_every} ticks); run the scenario again")
+    if (spent := scenario.budget.reached(spent_in(state))) is not None:
+        raise RunFolderError(f"{folder.path}: the run stopped at its budget ({spent}); resume it with a higher "
+                             "--max-calls or --max-tokens (0 lifts a limit)")
     backend = build_backend(model if model is not None else scenario.models.default)
     if backend.name != started.model:
         raise RunFolderError(f"{folder.path}: the run used model {started.model!r}, not {backend.name!r}: resume it "
@@ -205,6 +232,7 @@ async def resume_run(
     writer, cut, torn = EventWriter.cut_at(folder.events_path, state["next_seq"])
     engine = Engine(scenario, gateway, writer, store, agents, World(scenario))
     engine.set_state(state)
+    folder.write_scenario(scenario)  # the limits it goes on with are the folder's record
     if on_engine is not None:
         on_engine(engine)
     summary = await drive(StartedRun(engine, folder, cache, started.until), on_tick)

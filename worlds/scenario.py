@@ -19,6 +19,7 @@ from agents.persona import Persona
 from agents.roleplay.setup import CriticOptions, RoleplayOptions
 from memory.errors import InputError
 from memory.scoring import RetrievalWeights
+from worlds.budget import BudgetSpec
 from worlds.clock import Clock
 from worlds.timeparse import Duration, format_duration
 
@@ -59,6 +60,8 @@ class WorldSpec(Strict):
     places: dict[str, dict[str, list[str]]] = Field(min_length=1)
     walk: Duration = Field(default=timedelta(minutes=5), description="From a place to its area's centre.")
     routes: list[RouteSpec] = Field(default_factory=list, description="If given, the only paths between places.")
+    earshot: int = Field(default=12, ge=1, le=1000, description="In a place with more people than this, each notices "
+                                                                "only this many of those standing nearest.")
 
 
 class RelationshipSpec(Strict):
@@ -194,6 +197,7 @@ class Scenario(Strict):
     memory: MemorySpec = MemorySpec()
     sessions: list[Session] = Field(default_factory=list)
     probes: list[Probe] = Field(default_factory=list)
+    budget: BudgetSpec = BudgetSpec()
     snapshot_every: int = Field(default=36, ge=1, le=100_000,
                                 description="Ticks between run snapshots (checkpoints/), what `simulacra resume` "
                                             "starts from.")

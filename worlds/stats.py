@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 
 from pydantic import BaseModel, Field, computed_field
 
+from worlds.budget import BudgetSpec, SpendReport
 from worlds.corpus.dialogues import dialogues
 from worlds.corpus.quality import QualityReport, measure
 from worlds.diffusion import HOUR, DiffusionTracker, ProbeDiffusion
@@ -122,6 +123,8 @@ class RunStats(BaseModel):
     diffusion: list[ProbeDiffusion] = Field(default_factory=list)
     #: How good the ended conversations and role-play sessions are as training data.
     quality: QualityReport = Field(default_factory=QualityReport)
+    #: What the model answered (cache hits are free) by agent and purpose, the budget, and the cost at its prices.
+    spend: SpendReport = Field(default_factory=SpendReport)
 
 
 _FAILURE_FIELD = {
@@ -146,6 +149,7 @@ def _count_call(
     call: ModelCall, stats: RunStats, purposes: defaultdict[str, PurposeStats], agents: defaultdict[str, AgentStats]
 ) -> None:
     stats.model_calls += 1
+    stats.spend.add(call)
     stats.cache_hits += call.cached
     _add_tokens(stats.tokens, call.prompt_tokens, call.completion_tokens)
     purpose = purposes[call.purpose]
@@ -186,6 +190,7 @@ def compute_stats(source: RunFolder | EventReader, on_skip: SkipHook | None = No
             stats.forked_from = event.fork
         elif isinstance(event, RunEnded):
             stats.status = event.status
+            stats.spend.stopped = event.detail if event.status == "budget" else ""
         elif isinstance(event, TickCompleted):
             stats.ticks = event.tick + 1
         elif isinstance(event, ConversationStarted):
@@ -213,6 +218,7 @@ def compute_stats(source: RunFolder | EventReader, on_skip: SkipHook | None = No
     stats.agents = dict(sorted(agents.items()))
     stats.purposes = dict(sorted(purposes.items()))
     stats.quality = measure(dialogues(reader))
+    stats.spend.close(scenario.budget if scenario else BudgetSpec())
     if scenario:
         start, covered = scenario.clock.start, scenario.clock.step * stats.ticks
         stats.sim_hours = covered / HOUR

@@ -64,7 +64,7 @@ def waking_day(agent: Agent, now: datetime) -> tuple[datetime, datetime]:
 
 
 def _places_section(world: Map, agent: Agent) -> Section:
-    names = world.place_names()
+    names = world.places_to_list(agent.persona.home, sorted(agent.state.relationships))
     return Section(label="Places in town", text=", ".join(names) + f". Home is {agent.persona.home}.")
 
 
