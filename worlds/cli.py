@@ -1,5 +1,5 @@
 """The `simulacra` command: validate, schema, run (and `run --fork`), resume, stats, inspect, interview, replay,
-diff, harvest."""
+diff, harvest, sweep."""
 
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ from worlds.scenario import LoopBatchScenario, Scenario, ScenarioError, SocietyS
 from worlds.social import social_graph_from_log
 from worlds.society.batch import role_pairs, run_batch
 from worlds.stats import RunStats, compute_stats
+from worlds.sweep.plan import plan_sweep
+from worlds.sweep.run import DONE, RESULTS_FILE, SweepSummary, run_sweep
 from worlds.timeline.diff import diff_runs, print_diff
 from worlds.timeline.inspect import checked_filter, inspect_run
 from worlds.timeline.interview import INTERVIEWS_FILE, interview
@@ -785,6 +787,59 @@ def _print_harvest(report: HarvestReport, fmt: str, output: Path) -> None:
         out.print(f"[yellow]{report.unfinished} unfinished conversations or sessions skipped[/yellow] "
                   f"(no end in the log)", highlight=False)
     out.print("wrote " + ", ".join(escape(f) for f in report.files), highlight=False)
+
+
+@app.command()
+@friendly_errors
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP", help="Sweep YAML: scenarios × seeds × overrides.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder that receives the sweep folder.")] = Path("runs"),
+    ray_address: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS",
+                                                    help="A Ray cluster (ray://HOST:10001 or auto); default: "
+                                                         "Ray on this machine.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Units at once on this machine (default: its cores).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table.")] = False,
+) -> None:
+    """Run every combination of a sweep's scenarios, seeds and overrides, each as a Ray task, into OUT/NAME/.
+
+    A unit that fails is reported and the rest go on; running the same command again runs only the
+    units not done yet. Exit 1 when a unit failed.
+    """
+    if ray_address is not None and workers is not None:
+        raise InputError("--workers sizes Ray on this machine; a cluster given with --ray brings its own")
+    spec, units = plan_sweep(sweep_file)
+    err.print(f"[bold]simulacra[/bold] sweep {spec.name}: {len(units)} units ({len(spec.scenarios)} scenarios × "
+              f"{len(spec.seed_list())} seeds × {len(units) // max(1, len(spec.scenarios) * len(spec.seed_list()))} "
+              f"override combinations) → {out_dir / spec.name}", highlight=False)
+    progress = Progress(TextColumn("[bold blue]units"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, disable=as_json)
+    task = progress.add_task("units", total=None)
+    with progress:
+        summary = run_sweep(spec, units, out_dir, ray_address, workers,
+                            on_progress=lambda n, total: progress.update(task, completed=n, total=total))
+    if as_json:
+        sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
+    else:
+        out.print(_sweep_table(summary))
+        out.print(f"{summary.skipped} of {summary.planned} units were already done; results: "
+                  f"{summary.folder / RESULTS_FILE}", highlight=False)
+    if summary.failed:
+        err.print(f"[red]{len(summary.failed)} unit(s) failed[/red]: run the same command again to retry them",
+                  highlight=False)
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _sweep_table(summary: SweepSummary) -> Table:
+    """One row per unit run now; each unit's run folder is OUT/NAME/UNIT/ (`--json` has the paths)."""
+    table = Table(title=f"Sweep {summary.folder}")
+    failed = bool(summary.failed)
+    for column in ("unit", "status", "ticks", "calls", "convs", "lines", "tokens", "wall s", *(["error"] if failed else [])):
+        table.add_column(column, justify="left" if column in {"unit", "status", "error"} else "right")
+    for r in summary.results:
+        status = f"[green]{r.status}[/green]" if r.status in DONE else f"[red]{r.status}[/red]"
+        table.add_row(escape(r.id), status, *map(str, (r.ticks, r.model_calls, r.conversations, r.utterances, r.tokens,
+                                                       f"{r.wall_s:.1f}")), *([escape(r.error)] if failed else []))
+    return table
 
 
 def main() -> None:

@@ -388,7 +388,7 @@ def _cross_check(s: Scenario) -> list[tuple[Loc, str]]:
 def read_role_list(path: Path) -> list[str]:
     """Role names from a text file; raises ScenarioError naming the file and line when it is unusable."""
     shown = str(path)
-    text = _read_text(path)
+    text = read_text(path)
     names = []
     for number, line in enumerate(text.splitlines(), 1):
         name = re.sub(r"^\s*\d+[.)]\s*", "", line).strip()
@@ -462,7 +462,7 @@ def _fill_loop_files(specs: list[Any], where: Loc, base: Path, in_files: list[Pr
 
 def read_principles_file(path: Path) -> tuple[list[str], str]:
     """Numbered principles (`1. ...`) and any worked examples; a file without principles is a located error."""
-    principles, examples = parse_principles(_read_text(path))
+    principles, examples = parse_principles(read_text(path))
     if not principles:
         raise ScenarioError([Problem(file=str(path), line=1, field="(file)", message="no numbered principles "
                                                                                      "(`1. ...` lines) in this file")])
@@ -480,7 +480,7 @@ def read_jsonl(path: Path, model: type[M]) -> list[M]:
     Lines end at newlines only: JSON text may hold U+2028 and the like unescaped, which `splitlines` would cut.
     """
     shown, rows, problems = str(path), [], []
-    for number, line in enumerate(_read_text(path).split("\n"), 1):
+    for number, line in enumerate(read_text(path).split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -552,14 +552,23 @@ def _problems(path: str, root: yaml.Node | None, found: list[tuple[Loc, str]]) -
 def problem_in_file(path: Path, loc: Loc, message: str) -> ScenarioError:
     """An error located at a field of an existing YAML file (the line where `loc` is, or line 1)."""
     try:
-        root = yaml.compose(_read_text(path), Loader=yaml.SafeLoader)
+        root = yaml.compose(read_text(path), Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         root = None
     return ScenarioError(_problems(str(path), root, [(loc, message)]))
 
 
-def parse_any(text: str, path: str = "<scenario>") -> Scenario | SocietyScenario | LoopBatchScenario:
-    """Parse and check scenario text (a world, or a role-play batch if it has `society:`); every problem is located."""
+def validate_file_text(text: str, path: str, model: type[M], what: str) -> M:
+    """YAML text of any of the project's files (a scenario, a sweep) as `model`; every problem is located."""
+    root, data = _compose(text, path, what)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_problems(path, root, [(tuple(err["loc"]), err["msg"]) for err in exc.errors()])) from None
+
+
+def _compose(text: str, path: str, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
+    """The node tree (for line numbers) and the mapping it holds; anything else is a located problem."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -574,7 +583,13 @@ def parse_any(text: str, path: str = "<scenario>") -> Scenario | SocietyScenario
     except RecursionError:  # PyYAML recurses once per nesting level: `[[[[...]]]]` hundreds deep
         raise ScenarioError([Problem(file=path, line=1, field="(yaml)", message="not valid YAML: nested too deeply")]) from None
     if not isinstance(data, dict):
-        raise ScenarioError([Problem(file=path, line=1, field="(root)", message="a scenario must be a YAML mapping")])
+        raise ScenarioError([Problem(file=path, line=1, field="(root)", message=f"{what} must be a YAML mapping")])
+    return root, data
+
+
+def parse_any(text: str, path: str = "<scenario>") -> Scenario | SocietyScenario | LoopBatchScenario:
+    """Parse and check scenario text (a world, or a role-play batch if it has `society:`); every problem is located."""
+    root, data = _compose(text, path, "a scenario")
     kind: type[Scenario] | type[SocietyScenario] | type[LoopBatchScenario] = (
         SocietyScenario if "society" in data else LoopBatchScenario if "loops" in data else Scenario)
     removed = _removed_fields(data) if kind is Scenario else []
@@ -605,7 +620,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     return scenario
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     """A UTF-8 text file; unreadable, undecodable or binary files are located problems."""
     shown = str(path)
     try:
@@ -625,9 +640,9 @@ def _read_text(path: Path) -> str:
 
 def load_any(path: Path) -> Scenario | SocietyScenario | LoopBatchScenario:
     """Read a scenario file of either kind."""
-    return parse_any(_read_text(path), str(path))
+    return parse_any(read_text(path), str(path))
 
 
 def load_scenario(path: Path) -> Scenario:
     """Read a world scenario file."""
-    return parse_scenario(_read_text(path), str(path))
+    return parse_scenario(read_text(path), str(path))

@@ -1,0 +1,117 @@
+"""A sweep file (scenarios × seeds × override grid) checked and expanded into units, before anything runs."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from memory.errors import InputError
+from worlds.scenario import (
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+    problem_in_file,
+    read_text,
+    validate_file_text,
+)
+from worlds.timeparse import parse_moment
+
+
+class SweepSpec(BaseModel):
+    """`SWEEP.yaml`: every combination of a scenario, a seed and one value per override path is one run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Names the sweep folder.")
+    scenarios: list[str] = Field(min_length=1, description="World scenario files, relative to the sweep file.")
+    seeds: list[int] | int = Field(default=1, description="Seeds to run, or how many (0, 1, ...).")
+    overrides: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Dotted scenario paths (conversation.max_lines, agents.0.persona), each "
+                                          "with the values to try; the grid is every combination.")
+    model: str | None = Field(default=None, description="Model spec for every run; else each scenario's own.")
+    until: str | None = Field(default=None, description="Stop every run early: an ISO time or +DURATION.")
+    retries: int = Field(default=1, ge=0, le=10, description="Times a unit is run again when its worker dies.")
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+class SweepUnit(BaseModel):
+    """One run of the sweep, self-contained so a worker anywhere can carry it out."""
+
+    id: str
+    scenario_path: str
+    seed: int
+    overrides: dict[str, Any]
+    model: str | None
+    until: str | None
+
+
+def _step(container: Any, part: str, path: str) -> tuple[Any, str | int]:
+    """The key or index `part` names in `container`, or an unknown-path error."""
+    if isinstance(container, dict) and part in container:
+        return container, part
+    if isinstance(container, list) and part.isdigit() and int(part) < len(container):
+        return container, int(part)
+    raise KeyError(path)
+
+
+def apply_overrides(scenario: Scenario, overrides: dict[str, Any], where: str) -> Scenario:
+    """The scenario with each dotted path set, through every check a scenario file gets."""
+    data = scenario.model_dump(mode="json")
+    for path, value in overrides.items():
+        parts = path.split(".")
+        node: Any = data
+        for part in parts[:-1]:
+            holder, key = _step(node, part, path)
+            node = holder[key]
+        holder, key = _step(node, parts[-1], path)
+        holder[key] = value
+    return parse_scenario(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), where)
+
+
+def _label(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(value))[:24]
+
+
+def plan_sweep(path: Path) -> tuple[SweepSpec, list[SweepUnit]]:
+    """The sweep's units in a fixed order; an unknown path, a bad value or a missing file is exit 2 naming it."""
+    spec = validate_file_text(read_text(path), str(path), SweepSpec, "a sweep")
+    if spec.until is not None:
+        try:
+            parse_moment(spec.until, load_scenario(path.parent / spec.scenarios[0]).clock.start)
+        except ValueError as exc:
+            raise problem_in_file(path, ("until",), str(exc)) from None
+    grid = [dict(zip(spec.overrides, values)) for values in itertools.product(*spec.overrides.values())]
+    units: list[SweepUnit] = []
+    for index, relative in enumerate(spec.scenarios):
+        file = path.parent / relative
+        if not file.is_file():
+            raise problem_in_file(path, ("scenarios", index), f"no scenario file {file}")
+        scenario = load_scenario(file)
+        for combination in grid:
+            _check(path, scenario, combination)
+        for seed, combination in itertools.product(spec.seed_list(), grid):
+            labels = "".join(f"-{p.rsplit('.', 1)[-1]}={_label(v)}" for p, v in combination.items())
+            units.append(SweepUnit(id=f"{file.stem}-s{seed}{labels}", scenario_path=str(file.resolve()), seed=seed,
+                                   overrides=combination, model=spec.model, until=spec.until))
+    ids = [u.id for u in units]
+    return spec, [u.model_copy(update={"id": f"{u.id}-{i}"}) if ids.count(u.id) > 1 else u for i, u in enumerate(units)]
+
+
+def _check(path: Path, scenario: Scenario, combination: dict[str, Any]) -> None:
+    try:
+        apply_overrides(scenario, combination, "<override>")
+    except KeyError as exc:
+        raise problem_in_file(path, ("overrides", exc.args[0]), f"{scenario.name} has no field {exc.args[0]!r} "
+                              "(paths are dotted field names, list items by number: agents.0.persona)") from None
+    except ScenarioError as exc:
+        found = "; ".join(f"{p.field}: {p.message}" for p in exc.problems)
+        given = ", ".join(f"{k}={v!r}" for k, v in combination.items())
+        raise InputError(f"{path}: overrides {given}: {found}") from None

@@ -1,0 +1,81 @@
+"""A sweep's units as Ray tasks: local by default, a cluster with an address; each result kept as it comes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from worlds.sweep.plan import SweepSpec, SweepUnit
+from worlds.sweep.unit import UnitResult, run_unit
+
+RESULTS_FILE = "sweep.jsonl"
+#: A unit with one of these results is not run again when the sweep is.
+DONE = frozenset({"completed", "budget"})
+
+
+class SweepSummary(BaseModel):
+    folder: Path
+    planned: int
+    skipped: int
+    #: This invocation's units, in the sweep's order.
+    results: list[UnitResult]
+
+    @property
+    def failed(self) -> list[UnitResult]:
+        return [r for r in self.results if r.status not in DONE]
+
+
+def finished_units(folder: Path) -> set[str]:
+    """Units whose latest result says they are done (a torn last line, from a crash, is passed over)."""
+    latest: dict[str, str] = {}
+    path = folder / RESULTS_FILE
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            latest[record["id"]] = record["status"]
+    return {unit for unit, status in latest.items() if status in DONE}
+
+
+def run_sweep(spec: SweepSpec, units: list[SweepUnit], out_dir: Path, address: str | None = None,
+              workers: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> SweepSummary:
+    """Run every unit not done yet as a Ray task; a unit that fails, or whose worker dies past its retries, is
+    reported and the others go on. Results are appended to `sweep.jsonl` (and fsynced) as they arrive."""
+    import ray  # a second or two to import: only when a sweep runs
+
+    folder = out_dir / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    done = finished_units(folder)
+    todo = [u for u in units if u.id not in done]
+    results: dict[str, UnitResult] = {}
+    if todo:
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR, ignore_reinit_error=True)
+        try:
+            task = ray.remote(num_cpus=1, max_retries=spec.retries)(run_unit)
+            pending = {task.remote(unit, str(folder.resolve())): unit for unit in todo}
+            with (folder / RESULTS_FILE).open("a") as log:
+                while pending:
+                    (ready,), _ = ray.wait(list(pending), num_returns=1)
+                    unit = pending.pop(ready)
+                    try:
+                        result = ray.get(ready)
+                    except ray.exceptions.RayError as exc:  # the worker died, past its retries
+                        result = UnitResult(id=unit.id, status="failed", error=f"worker lost: {type(exc).__name__}")
+                    results[unit.id] = result
+                    log.write(result.model_dump_json() + "\n")
+                    log.flush()
+                    os.fsync(log.fileno())
+                    if on_progress is not None:
+                        on_progress(len(results), len(todo))
+        finally:
+            ray.shutdown()
+    return SweepSummary(folder=folder, planned=len(units), skipped=len(units) - len(todo),
+                        results=[results[u.id] for u in todo])
