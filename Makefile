@@ -30,14 +30,10 @@ run: setup
 test: setup-dev
 	$(BIN)/python -m pytest -q
 
+# Every benchmark, its JSON kept in docs/bench-results/ and its table written into docs/benchmarks.md
+# (BENCH=population,sweep runs some; the embedded ones take most of the time).
 bench: setup-dev
-	$(BIN)/python benchmarks/gateway.py --json
-	for n in 10000 100000 1000000; do $(BIN)/python benchmarks/memory_retrieval.py --n $$n --json; done
-	$(BIN)/python benchmarks/agent_day.py --agents 25 --embedded-agents 5 --json
-	$(BIN)/python benchmarks/population.py --agents 1000,3000,10000 --hours 1 --json
-	$(BIN)/python benchmarks/roleplay_batch.py --sessions 200 --embedded 3 --json
-	$(BIN)/python benchmarks/self_debug_humaneval.py --n 20 --json
-	$(BIN)/python benchmarks/self_consistency.py --n 30 --json
+	$(BIN)/python benchmarks/suite.py $(if $(BENCH),--only $(BENCH))
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

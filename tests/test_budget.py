@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import comparable_log
-from tests.test_resume import IGNORED, TOWNS
+from tests.test_resume import IGNORED, MODEL, TOWNS, _killed_run
 from worlds.budget import BudgetSpec, Prices, Spend
 from worlds.cli import app
 from worlds.runner import execute_run
@@ -36,11 +36,11 @@ def _run_cli(tmp_path: Path, text: str, *options: str) -> tuple[Path, str]:
 
 
 def _spent_by_each_tick(records: list[dict]) -> list[tuple[int, int, int]]:
-    """(tick, calls, tokens) answered by the model by the end of each closed tick."""
+    """(tick, calls, tokens) paid for by the end of each closed tick."""
     calls = tokens = 0
     seen = []
     for record in records:
-        if record["kind"] == "model_call" and not record["cached"]:
+        if record["kind"] == "model_call" and record["paid"]:
             calls += 1
             tokens += record["prompt_tokens"] + record["completion_tokens"]
         elif record["kind"] == "tick":
@@ -85,7 +85,7 @@ def test_the_scenario_budget_limits_tokens_and_stats_price_the_spend_per_agent_a
     result = CliRunner().invoke(app, ["stats", str(folder), "--json"])
     assert result.exit_code == 0, result.output
     spend = json.loads(result.stdout)["spend"]
-    answered = [r for r in records if r["kind"] == "model_call" and not r["cached"]]
+    answered = [r for r in records if r["kind"] == "model_call" and r["paid"]]
     prompt = sum(r["prompt_tokens"] for r in answered)
     completion = sum(r["completion_tokens"] for r in answered)
     assert spend["total"] == {"calls": len(answered), "prompt_tokens": prompt, "completion_tokens": completion,
@@ -129,3 +129,40 @@ def test_command_line_limits_override_the_scenario_and_zero_lifts_one() -> None:
     assert spec.with_limits(11, None).reached(spent) is None
     assert spec.with_limits(11, 120).reached(spent) == "max_tokens 120 reached: 120 tokens spent"
     assert Prices(prompt_per_million=2, completion_per_million=10).cost(1_000_000, 100_000) == 3.0
+
+
+def test_a_budgeted_run_killed_and_resumed_stops_where_it_would_have(tmp_path: Path) -> None:
+    """The ticks a resume runs again are answered from the run's own cache: paid once, and counted."""
+    text = TOWN.replace("snapshot_every: 6", "snapshot_every: 6\nbudget: {max_calls: 60}")
+    whole = asyncio.run(execute_run(parse_scenario(text), tmp_path / "whole", model=MODEL)).run_dir
+    assert _records(whole)[-1]["status"] == "budget"
+    path = tmp_path / "town.yaml"
+    path.write_text(text)
+    folder = _killed_run(path, tmp_path / "killed", 15)
+    result = CliRunner().invoke(app, ["resume", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert comparable_log(folder / "events.jsonl", IGNORED) == comparable_log(whole / "events.jsonl", IGNORED)
+    stats = json.loads(CliRunner().invoke(app, ["stats", str(folder), "--json"]).stdout)
+    assert stats["spend"]["total"]["calls"] == sum(1 for r in _records(whole) if r["kind"] == "model_call")
+
+
+def test_closing_work_that_would_pass_the_budget_waits_for_a_resume(tmp_path: Path) -> None:
+    unlimited = asyncio.run(execute_run(parse_scenario(TOWN), tmp_path / "whole", model="fake")).run_dir
+    records = _records(unlimited)
+    by_last_tick = _spent_by_each_tick(records)[-1][1]
+    assert sum(1 for r in records if r["kind"] == "model_call") > by_last_tick, "the end probes call the model"
+    folder, stdout = _run_cli(tmp_path, TOWN, "--max-calls", str(by_last_tick))
+    ended = _records(folder)[-1]
+    assert ended["status"] == "budget" and not any(r["kind"] == "probe_answer" for r in _records(folder))
+    assert "--max-calls N" in stdout
+    again = CliRunner().invoke(app, ["resume", str(folder), "--max-calls", "0"])
+    assert again.exit_code == 0, again.output
+    assert comparable_log(folder / "events.jsonl", IGNORED) == comparable_log(unlimited / "events.jsonl", IGNORED)
+
+
+def test_a_budgeted_run_forks_from_its_own_scenario_file(tmp_path: Path) -> None:
+    folder, _ = _run_cli(tmp_path, TOWN, "--max-calls", "5000")
+    at = _records(folder)[40]["sim_time"]
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "town.yaml"), "--fork", f"{folder}@{at}", "--out",
+                                      str(tmp_path / "forks")])
+    assert result.exit_code == 0, result.output

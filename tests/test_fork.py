@@ -20,7 +20,7 @@ from worlds.runner import execute_run
 from worlds.scenario import parse_scenario
 
 #: The fork answers its prefix from the parent's cache: only that flag, and the run's own record, may differ.
-IGNORED = WALL_CLOCK_FIELDS | {"cached"}
+IGNORED = WALL_CLOCK_FIELDS | {"cached", "paid"}
 
 
 @pytest.fixture(scope="module")

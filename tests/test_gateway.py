@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import time
 from enum import Enum
 from pathlib import Path
@@ -27,7 +28,7 @@ from agents.gateway import (
 from agents.gateway.backends.gguf_assembly import EMBEDDED_LARGE_MODEL, assembled_path
 from agents.gateway.backends.base import Backend
 from agents.gateway.backends.fake import FakeChatBackend, SchemaSampler
-from agents.gateway.records import GatewayRecord
+from agents.gateway.records import GatewayRecord, ModelCallRecord
 from agents.gateway.schema_walk import walk
 from agents.gateway.structured import skeleton
 from agents.seeding import stable_int
@@ -267,7 +268,9 @@ def test_cache_copy_keeps_answers_still_in_the_write_ahead_log(tmp_path: Path):
     live.commit()
     assert (tmp_path / "live.sqlite-wal").stat().st_size > 0
     copy_cache(tmp_path / "live.sqlite", tmp_path / "copy.sqlite")
-    assert RequestCache(tmp_path / "copy.sqlite", mode="replay").get("k1").text == "kept"
+    assert RequestCache(tmp_path / "copy.sqlite", mode="replay").get("k1")[0].text == "kept"
+    assert RequestCache(tmp_path / "copy.sqlite").get("k1")[1], "a copy's answers are inherited: free to its run"
+    assert not RequestCache(tmp_path / "live.sqlite").get("k1")[1], "the run's own answers are not"
     live.close()
 
 
@@ -337,3 +340,21 @@ def test_a_reply_cut_off_mid_list_keeps_its_finished_items():
     assert outcome.repaired and [s.action for s in outcome.value.steps] == ["knead", "rest"]
     broken_early = '{"steps": [{"minutes": "soon", "action": "knead"}, {"minutes": 5, "action": "rest"}]}'
     assert parse_structured(broken_early, Steps).value is None  # only a ragged end is trimmed
+
+
+def test_a_cache_from_before_inherited_answers_opens_and_its_answers_count_as_the_runs_own(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE replies (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL)")
+        db.execute("INSERT INTO replies VALUES ('k', 'fake', ?)",
+                   (ModelReply(text="old", prompt_tokens=1, completion_tokens=1).model_dump_json(),))
+    reply, inherited = RequestCache(path).get("k")
+    assert reply.text == "old" and not inherited
+
+
+def test_a_call_record_from_an_older_log_is_paid_unless_it_was_cached() -> None:
+    base = {"agent": None, "purpose": "p", "model": "fake", "request_key": "k", "seed": 1, "structured": None,
+            "messages": [], "response": "", "prompt_tokens": 1, "completion_tokens": 1, "retries": 0, "latency_s": 0}
+    assert ModelCallRecord.model_validate({**base, "cached": False}).paid
+    assert not ModelCallRecord.model_validate({**base, "cached": True}).paid
+    assert ModelCallRecord.model_validate({**base, "cached": True, "paid": True}).paid

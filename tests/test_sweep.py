@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from tests.conftest import comparable_log
@@ -19,7 +20,7 @@ from worlds.cli import app
 from worlds.events import WALL_CLOCK_FIELDS
 from worlds.runner import execute_run
 from worlds.scenario import parse_scenario
-from worlds.sweep.plan import apply_overrides
+from worlds.sweep.plan import apply_overrides, plan_sweep
 
 TOWN = TOWNS["memory store"].replace("stop: 2023-02-13T20:00", "stop: 2023-02-13T12:00")
 GRID = "name: grid\nscenarios: [town.yaml]\nseeds: [1, 2]\noverrides:\n  conversation.max_lines: [4, 6]\n"
@@ -27,7 +28,7 @@ GRID = "name: grid\nscenarios: [town.yaml]\nseeds: [1, 2]\noverrides:\n  convers
 IGNORED = WALL_CLOCK_FIELDS | {"run_id"}
 
 
-def _sweep(tmp_path: Path, text: str, *options: str):
+def _sweep(tmp_path: Path, text: str, *options: str) -> Result:
     (tmp_path / "town.yaml").write_text(TOWN)
     (tmp_path / "sweep.yaml").write_text(text)
     return CliRunner().invoke(app, ["sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "out"), *options])
@@ -41,7 +42,7 @@ def test_every_unit_runs_as_a_ray_task_and_writes_the_log_a_direct_run_would(tmp
     result = _sweep(tmp_path, GRID, "--workers", "2")
     assert result.exit_code == 0, result.output
     assert "4 units (1 scenarios × 2 seeds × 2 override combinations)" in result.stderr
-    results = {r["id"]: r for r in _results(tmp_path)}
+    results = {r["id"].rsplit("-", 1)[0]: r for r in _results(tmp_path)}
     assert sorted(results) == ["town-s1-max_lines=4", "town-s1-max_lines=6", "town-s2-max_lines=4",
                                "town-s2-max_lines=6"]
     assert {r["status"] for r in results.values()} == {"completed"}
@@ -59,20 +60,37 @@ def test_every_unit_runs_as_a_ray_task_and_writes_the_log_a_direct_run_would(tmp
 
 
 def test_a_failing_unit_is_reported_the_others_finish_and_a_rerun_retries_only_it(tmp_path: Path) -> None:
+    (tmp_path / "town.yaml").write_text(TOWN)
+    (tmp_path / "sweep.yaml").write_text(GRID)
+    _, units = plan_sweep(tmp_path / "sweep.yaml")
+    blocked = units[1].id
     (tmp_path / "out" / "grid").mkdir(parents=True)
-    (tmp_path / "out" / "grid" / "town-s1-max_lines=6").write_text("in the way")  # the unit cannot make its folder
+    (tmp_path / "out" / "grid" / blocked).write_text("in the way")  # the unit cannot make its folder
     result = _sweep(tmp_path, GRID, "--workers", "2", "--json")
     assert result.exit_code == 1 and "1 unit(s) failed" in result.stderr
     summary = json.loads(result.stdout)
     statuses = {r["id"]: r["status"] for r in summary["results"]}
-    assert statuses.pop("town-s1-max_lines=6") == "failed" and set(statuses.values()) == {"completed"}
+    assert statuses.pop(blocked) == "failed" and set(statuses.values()) == {"completed"}
     failed = next(r for r in summary["results"] if r["status"] == "failed")
     assert failed["error"].startswith("FileExistsError")
-    (tmp_path / "out" / "grid" / "town-s1-max_lines=6").unlink()
+    (tmp_path / "out" / "grid" / blocked).unlink()
     again = _sweep(tmp_path, GRID, "--json")
     assert again.exit_code == 0, again.output
     rerun = json.loads(again.stdout)
-    assert rerun["skipped"] == 3 and [r["id"] for r in rerun["results"]] == ["town-s1-max_lines=6"]
+    assert rerun["skipped"] == 3 and [r["id"] for r in rerun["results"]] == [blocked]
+
+
+def test_unit_ids_are_unique_and_follow_what_the_unit_runs(tmp_path: Path) -> None:
+    long = ["Ann bakes bread and sells it.", "Ann bakes bread and sells pies."]  # the same readable label
+    (tmp_path / "town.yaml").write_text(TOWN)
+    (tmp_path / "sweep.yaml").write_text(f"name: g\nscenarios: [town.yaml]\nseeds: 2\n"
+                                         f"overrides:\n  agents.0.persona: {json.dumps(long)}\n")
+    _, units = plan_sweep(tmp_path / "sweep.yaml")
+    assert len({u.id for u in units}) == 4
+    (tmp_path / "sweep.yaml").write_text(f"name: g\nscenarios: [town.yaml]\nseeds: 2\n"
+                                         f"overrides:\n  agents.0.persona: {json.dumps(long + ['Ann naps.'])}\n")
+    _, more = plan_sweep(tmp_path / "sweep.yaml")
+    assert {u.id for u in units} < {u.id for u in more}, "adding a value keeps the other units' ids"
 
 
 def _ray_workers_running(name: str) -> list[int]:
@@ -94,8 +112,8 @@ def test_a_unit_whose_worker_is_killed_is_run_again_from_a_clean_folder(tmp_path
     def kill_first_worker() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
-            unit_dir = tmp_path / "out" / "slow" / "town-s3"
-            if unit_dir.is_dir() and any(unit_dir.glob("*/events.jsonl")):
+            unit_dirs = list((tmp_path / "out" / "slow").glob("town-s3-*"))
+            if unit_dirs and any(unit_dirs[0].glob("*/events.jsonl")):
                 for pid in _ray_workers_running("ray::run_unit"):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
@@ -109,7 +127,8 @@ def test_a_unit_whose_worker_is_killed_is_run_again_from_a_clean_folder(tmp_path
     assert result.exit_code == 0, result.output
     (record,) = _results(tmp_path, "slow")
     assert record["status"] == "completed"
-    assert len(list((tmp_path / "out" / "slow" / "town-s3").iterdir())) == 1, "the dead attempt's folder is gone"
+    (unit_dir,) = (tmp_path / "out" / "slow").glob("town-s3-*")
+    assert len(list(unit_dir.iterdir())) == 1, "the dead attempt's folder is gone"
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -119,6 +138,9 @@ def test_a_unit_whose_worker_is_killed_is_run_again_from_a_clean_folder(tmp_path
     (GRID.replace("[town.yaml]", "[town.yaml, nowhere.yaml]"), "sweep.yaml:2: scenarios[1]: no scenario file"),
     (GRID + "worker: 3\n", "sweep.yaml:6: worker: Extra inputs are not permitted"),
     (GRID + "until: soon\n", "sweep.yaml:6: until: 'soon' is neither an ISO time"),
+    (GRID.replace("seeds: [1, 2]", "seeds: [1, 1]"), "sweep.yaml:3: seeds: Value error, give a non-empty list"),
+    (GRID.replace("seeds: [1, 2]", "seeds: 0"), "sweep.yaml:3: seeds: Value error, give at least one seed"),
+    (GRID.replace("[4, 6]", "[]"), "sweep.yaml:5: overrides.conversation.max_lines: List should have at least 1"),
 ])
 def test_a_bad_sweep_file_is_exit_2_naming_the_field(tmp_path: Path, text: str, message: str) -> None:
     result = _sweep(tmp_path, text)

@@ -27,7 +27,7 @@ class BudgetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_calls: int | None = Field(default=None, ge=1, description="Stop at the first tick boundary at or past this "
-                                                                   "many model calls answered by the model.")
+                                                                   "many model calls paid for.")
     max_tokens: int | None = Field(default=None, ge=1, description="The same for prompt + completion tokens.")
     prices: Prices | None = None
 
@@ -47,7 +47,8 @@ class BudgetSpec(BaseModel):
 
 
 class Spend(BaseModel):
-    """Calls the model answered and their tokens; answers from the run's cache cost nothing and are not counted."""
+    """Calls this run paid for and their tokens; answers from another run's cache (a replay, a fork's past) are free,
+    while the run's own answers served again by a resume count, as they did the first time."""
 
     calls: int = 0
     prompt_tokens: int = 0
@@ -59,7 +60,7 @@ class Spend(BaseModel):
         return self.prompt_tokens + self.completion_tokens
 
     def add(self, call: ModelCallRecord) -> None:
-        if not call.cached:
+        if call.paid:
             self.calls += 1
             self.prompt_tokens += call.prompt_tokens
             self.completion_tokens += call.completion_tokens
@@ -71,7 +72,7 @@ class PricedSpend(Spend):
 
 
 class SpendReport(BaseModel):
-    """What the model answered in a run, by agent and by purpose, against its budget and priced where it has prices."""
+    """What a run paid for, by agent and by purpose, against its budget and priced where it has prices."""
 
     budget: BudgetSpec = BudgetSpec()
     #: The budget's reason, when the run stopped at it.

@@ -184,8 +184,8 @@ def run(
     edits: Annotated[
         list[str], typer.Option("--set", metavar="PATH=VALUE", help="With --fork: an edit made at TIME (repeatable).")
     ] = [],  # noqa: B006
-    max_calls: Annotated[int | None, typer.Option(min=0, help="Stop at the first tick boundary past this many model "
-                                                               "calls (overrides budget.max_calls; 0: no limit).")] = None,
+    max_calls: Annotated[int | None, typer.Option(min=0, help="Stop at the first tick boundary past this many paid "
+                                                               "model calls (overrides budget.max_calls; 0: no limit).")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=0, help="The same for prompt + completion tokens.")] = None,
 ) -> None:
     """Run a scenario into a new run folder, with a progress bar over simulated time.
@@ -360,8 +360,9 @@ def _print_run_summary(summary: RunSummary, total: int) -> None:
     out.print(f"  simulacra stats {summary.run_dir}", highlight=False, markup=False)
     out.print(f"  simulacra harvest {summary.run_dir} --format openai -o corpus.jsonl", highlight=False, markup=False)
     if summary.status == "budget":
+        option = "--max-calls" if summary.detail.startswith("max_calls") else "--max-tokens"
         out.print(f"[yellow]stopped by its budget[/yellow] ({escape(summary.detail)}); carry on with a higher limit:\n"
-                  f"  simulacra resume {escape(str(summary.run_dir))} --max-calls N --max-tokens N", highlight=False)
+                  f"  simulacra resume {escape(str(summary.run_dir))} {option} N", highlight=False)
     if summary.status == "interrupted":
         raise typer.Exit(130)
 
@@ -473,7 +474,7 @@ def _spend_table(spend: SpendReport) -> Table:
                                                             ("max tokens", budget.max_tokens)) if limit is not None)
     caption = f"budget: {limits or 'none'}" + (f"; [yellow]stopped: {escape(spend.stopped)}[/yellow]"
                                                if spend.stopped else "")
-    table = Table(title="Spend (answered by the model; cache hits are free)", caption=caption)
+    table = Table(title="Spend (calls paid for; another run's cached answers are free)", caption=caption)
     columns = ["", "calls", "prompt", "completion", "tokens", *([f"cost {prices.currency}"] if prices else [])]
     for column in columns:
         table.add_column(column, justify="left" if not column else "right")

@@ -19,7 +19,7 @@ from worlds.eventlog import EventWriter
 from worlds.budget import Spend
 from worlds.events import EventBase, ModelCall, RunEnded, TickCompleted, Warning_, from_report
 from worlds.perception import activity_ends, perceptions
-from worlds.probes import ask_due
+from worlds.probes import ask_due, due
 from worlds.routine import decide
 from worlds.scenario import Scenario
 from worlds.scheduler import Scheduler, all_or_none, cancelled
@@ -49,7 +49,7 @@ class Engine:
         self.next_tick = 0
         self.probes_done: set[int] = set()
         self.stop_requested = False
-        #: What the model answered so far (cache hits are free): the scenario's budget is checked against it.
+        #: What the run has paid for so far: the scenario's budget is checked against it.
         self.spent = Spend()
 
     @property
@@ -78,10 +78,8 @@ class Engine:
                 if self.stop_requested:
                     status = "interrupted"
                     break
-                if (spent := self.scenario.budget.reached(self.spent)) is not None:
+                if (spent := self._over_budget(on_snapshot)) is not None:
                     status, detail = "budget", spent
-                    if on_snapshot is not None:
-                        on_snapshot(self.get_state())  # resume carries on from exactly here
                     break
                 tick = self.next_tick
                 events = await self.step(tick)
@@ -93,6 +91,9 @@ class Engine:
                     self.store.flush(access_times=False)  # ... then, now and then, the store it feeds
                 if on_tick is not None:
                     on_tick(tick, self.clock.time_of(tick), events)
+            else:
+                if self._finish_needs_calls() and (spent := self._over_budget(on_snapshot)) is not None:
+                    status, detail = "budget", spent  # the last probes and scores wait for a higher limit
         except Exception as exc:
             await self._finish("failed", f"{type(exc).__name__}: {exc}")
             raise
@@ -140,6 +141,20 @@ class Engine:
         events += self._collect(ctx)
         events.append(self._closing(ctx))
         return events
+
+    def _over_budget(self, on_snapshot: Callable[[dict[str, Any]], None] | None) -> str | None:
+        """Why the budget stops the run here, snapshotting first so that resume carries on from exactly here."""
+        spent = self.scenario.budget.reached(self.spent)
+        if spent is not None and on_snapshot is not None:
+            on_snapshot(self.get_state())
+        return spent
+
+    def _finish_needs_calls(self) -> bool:
+        """Whether closing a completed run calls the model: memories still to score, or `end` probes."""
+        ctx = self.context(self.next_tick)
+        return any(a.memory.pending for a in self.agents.values()) or any(
+            number not in self.probes_done and due(probe, ctx, final=True)
+            for number, probe in enumerate(self.scenario.probes))
 
     def _free_to_decide(self, agent: Agent) -> bool:
         """Idle agents decide; one in an interruptible routine only when something new may call for a reaction."""

@@ -39,8 +39,8 @@ FORK_FILE = "fork.json"
 PERSONA_FIELDS = ("persona", "traits", "age")
 GRAMMAR = ("agents.NAME.persona=TEXT, agents.NAME.traits=TEXT, agents.NAME.age=N, agents.NAME.memories+=TEXT, "
            "probes+={at: ..., ask: ..., question: ...}, sessions+={type: ..., at: ..., ...}")
-#: Scenario fields a fork takes from its parent whatever the file says.
-_PARENT_FIELDS = {"models", "seed"}
+#: Scenario fields a fork takes from its parent whatever the file says (a budget given on the command line too).
+_PARENT_FIELDS = {"models", "seed", "budget"}
 
 
 class ForkEdit(BaseModel):

@@ -42,18 +42,22 @@ class Crowds:
         self.where[name] = destination
 
     def near(self, place: str, anchor: str | None, *besides: str) -> list[str]:
-        """Those at `place` who notice what `anchor` does there (all of them outside a crowd), `besides` left out."""
+        """Those at `place` who notice what `anchor` does there (all of them outside a crowd; in one, the anchor
+        and its `earshot` nearest), `besides` left out."""
         ring = self.ring[place]
-        if len(ring) - len(besides) <= self.earshot or anchor is None:
+        left_out = set(besides) | ({anchor} if anchor else set())
+        others = len(ring) - sum(1 for name in left_out if self.where.get(name) == place)
+        if anchor is None or others <= self.earshot:
             return [n for n in ring if n not in besides][: self.earshot if anchor is None else None]
         at = bisect.bisect_left(ring, anchor)
-        found: list[str] = []
+        found: list[str] = [] if anchor in besides else [anchor]
+        wanted = len(found) + self.earshot
         for step in range(1, len(ring)):
             for index in (at + step, at - step):
                 name = ring[index % len(ring)]
-                if name not in besides and name not in found and len(found) < self.earshot:
+                if name not in besides and name not in found and len(found) < wanted:
                     found.append(name)
-            if len(found) == self.earshot:
+            if len(found) == wanted:
                 break
         return sorted(found)
 
@@ -73,7 +77,7 @@ def perceptions(events: list[EventBase], positions: dict[str, str], earshot: int
             more = len(crowds.ring[event.destination]) - 1 - len(there)
             company = ""
             if there:
-                listed = _names(there + ([f"{more} others"] if more else []))
+                listed = _names(there + ([f"{more} {'other' if more == 1 else 'others'}"] if more else []))
                 company = f"; {listed} {'was' if len(there) + more == 1 else 'were'} there"
             seen[mover].append(Perception(text=f"{mover} arrived at {event.destination}{company}.",
                                           source_event=event.seq))
@@ -92,8 +96,8 @@ def perceptions(events: list[EventBase], positions: dict[str, str], earshot: int
                 seen[other].append(Perception(text=f"The {event.object} at {event.place} is {event.state}.",
                                               source_event=event.seq))
         elif isinstance(event, Utterance):
-            listeners = _names([a for a in event.agents if a != event.speaker])
             for other in crowds.near(event.place, event.speaker, *event.agents):
+                listeners = _names([a for a in event.agents if a != event.speaker])
                 seen[other].append(Perception(text=f"{event.speaker} said to {listeners}: \"{event.text}\"",
                                               source_event=event.seq, other=event.speaker))
     return seen

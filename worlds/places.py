@@ -94,6 +94,8 @@ class PlaceGraph:
         self.names = tuple(node for node, kind in self.tree.nodes(data="kind") if kind == "place")
         self.place_index = NameIndex(self.names)
         self.given_routes = bool(world.routes)
+        #: Routes searched so far, per (origin, destination): a scenario's own routes are searched once each.
+        self.searched: dict[tuple[str, str], list[str | _Hub]] = {}
         self.homes = {persona.name: persona.home for persona in scenario.agents}
         self.private = frozenset(self.homes.values())
         self.public = [place for place in self.names if place not in self.private]
@@ -130,13 +132,11 @@ class PlaceGraph:
     def _path(self, origin: str, destination: str) -> list[str | _Hub]:
         """Without scenario routes every walk is place, centre(s), place: no search over a town of any size."""
         if self.given_routes or origin == destination:
-            return self._searched(origin, destination)
+            if (origin, destination) not in self.searched:
+                self.searched[origin, destination] = nx.shortest_path(self.routes, origin, destination, weight="us")
+            return self.searched[origin, destination]
         here, there = _Hub(self.tree.nodes[origin]["area"]), _Hub(self.tree.nodes[destination]["area"])
         return [origin, here, destination] if here == there else [origin, here, there, destination]
-
-    @functools.lru_cache(maxsize=65_536)  # noqa: B019 - one graph per run, alive as long as the run
-    def _searched(self, origin: str, destination: str) -> list[str | _Hub]:
-        return nx.shortest_path(self.routes, origin, destination, weight="us")
 
     def route(self, origin: str, destination: str) -> list[str]:
         """Places passed on the quickest way, both ends included, area centres left out."""

@@ -82,7 +82,7 @@ class RunFolder:
     def write_scenario(self, scenario: Scenario | SocietyScenario) -> None:
         """The resolved scenario, defaults filled in, as the folder's record of what ran."""
         resolved = scenario.model_dump(mode="json")
-        self.scenario_path.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+        write_atomically(self.scenario_path, yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
 
     def scenario(self) -> Scenario:
         return load_scenario(self.scenario_path)

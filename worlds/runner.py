@@ -155,13 +155,16 @@ def few_collections() -> Iterator[None]:
     (docs/benchmarks.md). What exists when the run starts is frozen out of collections, and collections are rarer.
     """
     before = gc.get_threshold()
-    gc.freeze()
+    ours = gc.get_freeze_count() == 0  # a caller's own frozen objects are left frozen
+    if ours:
+        gc.freeze()
     gc.set_threshold(50_000, 20, 10)
     try:
         yield
     finally:
         gc.set_threshold(*before)
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
 
 
 def store_from_log(folder: RunFolder, embedder: Embeddings, records: int | None = None,
@@ -215,8 +218,9 @@ async def resume_run(
         raise RunFolderError(f"{folder.path}: no snapshot to resume from (the run stopped before its first one, "
                              f"every {scenario.snapshot_every} ticks); run the scenario again")
     if (spent := scenario.budget.reached(spent_in(state))) is not None:
+        option = "--max-calls" if spent.startswith("max_calls") else "--max-tokens"
         raise RunFolderError(f"{folder.path}: the run stopped at its budget ({spent}); resume it with a higher "
-                             "--max-calls or --max-tokens (0 lifts a limit)")
+                             f"{option} (0 lifts the limit)")
     backend = build_backend(model if model is not None else scenario.models.default)
     if backend.name != started.model:
         raise RunFolderError(f"{folder.path}: the run used model {started.model!r}, not {backend.name!r}: resume it "

@@ -123,7 +123,7 @@ class RunStats(BaseModel):
     diffusion: list[ProbeDiffusion] = Field(default_factory=list)
     #: How good the ended conversations and role-play sessions are as training data.
     quality: QualityReport = Field(default_factory=QualityReport)
-    #: What the model answered (cache hits are free) by agent and purpose, the budget, and the cost at its prices.
+    #: What the run paid for, by agent and purpose, against its budget, and the cost at its prices.
     spend: SpendReport = Field(default_factory=SpendReport)
 
 

@@ -22,22 +22,26 @@ class RequestCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL, "
+            "inherited INTEGER NOT NULL DEFAULT 0)"
         )
+        if "inherited" not in {row[1] for row in self._db.execute("PRAGMA table_info(replies)")}:
+            self._db.execute("ALTER TABLE replies ADD COLUMN inherited INTEGER NOT NULL DEFAULT 0")  # older caches
         self._db.commit()
         #: An empty cache at open answers only what this process put in: no need to ask SQLite for misses.
         self._was_empty = self._db.execute("SELECT 1 FROM replies LIMIT 1").fetchone() is None
         self._put: set[str] = set()
 
-    def get(self, key: str) -> ModelReply | None:
+    def get(self, key: str) -> tuple[ModelReply, bool] | None:
+        """The reply, and whether it came with a copy of another run's cache (so this run never paid for it)."""
         if self._was_empty and key not in self._put:
             return None
-        row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
-        return ModelReply.model_validate_json(row[0]) if row else None
+        row = self._db.execute("SELECT reply, inherited FROM replies WHERE key = ?", (key,)).fetchone()
+        return (ModelReply.model_validate_json(row[0]), bool(row[1])) if row else None
 
     def put(self, key: str, model: str, reply: ModelReply) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO replies (key, model, reply) VALUES (?, ?, ?)",
+            "INSERT OR REPLACE INTO replies (key, model, reply, inherited) VALUES (?, ?, ?, 0)",
             (key, model, reply.model_dump_json()),
         )
         self._put.add(key)
@@ -55,6 +59,10 @@ class RequestCache:
 
 
 def copy_cache(source: Path, target: Path) -> None:
-    """Copy a cache with SQLite's backup API, which includes answers still in a crashed run's WAL."""
+    """Copy a cache with SQLite's backup API, which includes answers still in a crashed run's WAL; the copy's
+    answers are marked inherited: the run that uses them did not pay for them."""
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
+    RequestCache(target).close()  # a copy of an older cache gains its `inherited` column here
+    with sqlite3.connect(target) as dst:
+        dst.execute("UPDATE replies SET inherited = 1")

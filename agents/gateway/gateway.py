@@ -192,7 +192,8 @@ class ModelGateway:
         """Serve from cache, else call the backend under the in-flight limit, retrying passing failures."""
         key = request.key()
         started = time.perf_counter()
-        reply = self.cache.get(key) if self.cache is not None else None
+        hit = self.cache.get(key) if self.cache is not None else None
+        reply, inherited = hit if hit is not None else (None, False)
         cached = reply is not None
         retries = 0
         while reply is None:
@@ -231,7 +232,7 @@ class ModelGateway:
                 structured=structured, messages=request.messages, response=reply.text,
                 prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
                 prompt_tokens_reused=0 if cached else reply.prompt_tokens_reused,
-                cached=cached, retries=retries, latency_s=round(time.perf_counter() - started, 4),
+                cached=cached, paid=not inherited, retries=retries, latency_s=round(time.perf_counter() - started, 4),
             )
         )
         return reply

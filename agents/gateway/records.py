@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from agents.gateway.types import ChatMessage
 
@@ -26,8 +26,19 @@ class ModelCallRecord(BaseModel):
     #: Prompt tokens the backend restored from a kept prefix instead of evaluating (0 when it keeps none).
     prompt_tokens_reused: int = 0
     cached: bool
+    #: False only for an answer from another run's cache (a replay, a fork's past): what budgets and cost count.
+    #: The run's own answers, served again by a resume, stay paid.
+    paid: bool = True
     retries: int
     latency_s: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paid_in_older_logs(cls, data: Any) -> Any:
+        """Logs from before `paid` existed: a cached answer is taken as not paid for."""
+        if isinstance(data, dict) and "paid" not in data and "cached" in data:
+            data = {**data, "paid": not data["cached"]}
+        return data
 
 
 class ModelRetryRecord(BaseModel):

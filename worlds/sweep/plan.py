@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from memory.errors import InputError
 from worlds.scenario import (
@@ -31,22 +33,32 @@ class SweepSpec(BaseModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Names the sweep folder.")
     scenarios: list[str] = Field(min_length=1, description="World scenario files, relative to the sweep file.")
     seeds: list[int] | int = Field(default=1, description="Seeds to run, or how many (0, 1, ...).")
-    overrides: dict[str, list[Any]] = Field(
+    overrides: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
         default_factory=dict, description="Dotted scenario paths (conversation.max_lines, agents.0.persona), each "
                                           "with the values to try; the grid is every combination.")
     model: str | None = Field(default=None, description="Model spec for every run; else each scenario's own.")
     until: str | None = Field(default=None, description="Stop every run early: an ISO time or +DURATION.")
     retries: int = Field(default=1, ge=0, le=10, description="Times a unit is run again when its worker dies.")
 
+    @field_validator("seeds")
+    @classmethod
+    def _some_distinct_seeds(cls, seeds: list[int] | int) -> list[int] | int:
+        if isinstance(seeds, int) and seeds < 1:
+            raise ValueError("give at least one seed (a count from 1, or a list)")
+        if isinstance(seeds, list) and (not seeds or len(set(seeds)) < len(seeds)):
+            raise ValueError("give a non-empty list of distinct seeds")
+        return seeds
+
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
 
 class SweepUnit(BaseModel):
-    """One run of the sweep, self-contained so a worker anywhere can carry it out."""
+    """One run of the sweep, carrying its scenario's text so that a worker on any machine can carry it out."""
 
     id: str
     scenario_path: str
+    scenario_text: str
     seed: int
     overrides: dict[str, Any]
     model: str | None
@@ -94,15 +106,22 @@ def plan_sweep(path: Path) -> tuple[SweepSpec, list[SweepUnit]]:
         file = path.parent / relative
         if not file.is_file():
             raise problem_in_file(path, ("scenarios", index), f"no scenario file {file}")
+        text = read_text(file)
         scenario = load_scenario(file)
         for combination in grid:
             _check(path, scenario, combination)
         for seed, combination in itertools.product(spec.seed_list(), grid):
-            labels = "".join(f"-{p.rsplit('.', 1)[-1]}={_label(v)}" for p, v in combination.items())
-            units.append(SweepUnit(id=f"{file.stem}-s{seed}{labels}", scenario_path=str(file.resolve()), seed=seed,
-                                   overrides=combination, model=spec.model, until=spec.until))
-    ids = [u.id for u in units]
-    return spec, [u.model_copy(update={"id": f"{u.id}-{i}"}) if ids.count(u.id) > 1 else u for i, u in enumerate(units)]
+            units.append(SweepUnit(id=unit_id(file.stem, text, seed, combination), scenario_path=str(file),
+                                   scenario_text=text, seed=seed, overrides=combination, model=spec.model,
+                                   until=spec.until))
+    return spec, units
+
+
+def unit_id(stem: str, text: str, seed: int, combination: dict[str, Any]) -> str:
+    """Readable, and unique to what the unit runs: a changed scenario or value is a new unit, never a skipped one."""
+    labels = "".join(f"-{p.rsplit('.', 1)[-1]}={_label(v)}" for p, v in combination.items())
+    digest = hashlib.sha256(json.dumps([text, seed, combination], sort_keys=True, default=str).encode()).hexdigest()
+    return f"{stem}-s{seed}{labels}-{digest[:8]}"
 
 
 def _check(path: Path, scenario: Scenario, combination: dict[str, Any]) -> None:

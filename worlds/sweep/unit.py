@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from worlds.runner import execute_run
-from worlds.scenario import load_scenario
+from worlds.scenario import parse_scenario
 from worlds.stats import compute_stats
 from worlds.runfolder import RunFolder
 from worlds.sweep.plan import SweepUnit, apply_overrides
@@ -40,7 +40,8 @@ def run_unit(unit: SweepUnit, sweep_dir: str) -> UnitResult:
         if folder.is_dir():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        scenario = apply_overrides(load_scenario(Path(unit.scenario_path)), unit.overrides, unit.scenario_path)
+        scenario = apply_overrides(parse_scenario(unit.scenario_text, unit.scenario_path), unit.overrides,
+                                   unit.scenario_path)
         scenario = scenario.model_copy(update={"seed": unit.seed})
         until = parse_moment(unit.until, scenario.clock.start) if unit.until else None
         summary = asyncio.run(execute_run(scenario, folder, model=unit.model, until=until))

@@ -36,7 +36,7 @@ from worlds.stats import compute_stats
 from worlds.timeline.describe import describe
 from worlds.timeline.select import EventFilter, select
 
-NOISE_FIELDS = WALL_CLOCK_FIELDS | {"seq", "cached", "source_event"}
+NOISE_FIELDS = WALL_CLOCK_FIELDS | {"seq", "cached", "paid", "source_event"}
 SKIPPED_KINDS = frozenset({"run_started", "tick"})
 #: The timeline of events that name no agent.
 WORLD = "(world)"
