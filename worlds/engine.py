@@ -125,7 +125,8 @@ class Engine:
             for intent in intents:
                 if intent is not None and not self.scheduler.start_intent(intent.activity, ctx, env):
                     intent.refused(env)
-            await self.scheduler.advance(ctx, env, [key for key in sorted(self.scheduler.running) if key not in held])
+            held_now = set(held)
+            await self.scheduler.advance(ctx, env, [key for key in sorted(self.scheduler.running) if key not in held_now])
             self.scheduler.release_finished(env)
         except BaseException:
             await cancelled([scoring])
