@@ -46,6 +46,11 @@ class BudgetSpec(BaseModel):
         return None
 
 
+def flag_for(reason: str) -> str:
+    """The command-line option that raises the limit a `BudgetSpec.reached` reason names."""
+    return "--max-calls" if reason.startswith("max_calls") else "--max-tokens"
+
+
 class Spend(BaseModel):
     """Calls this run paid for and their tokens; answers from another run's cache (a replay, a fork's past) are free,
     while the run's own answers served again by a resume count, as they did the first time."""

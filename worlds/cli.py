@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from memory.errors import InputError
-from worlds.budget import SpendReport
+from worlds.budget import SpendReport, flag_for
 from worlds.clock import Clock
 from worlds.corpus.card import dialogue_kinds
 from worlds.corpus.quality import QualityReport
@@ -360,9 +360,8 @@ def _print_run_summary(summary: RunSummary, total: int) -> None:
     out.print(f"  simulacra stats {summary.run_dir}", highlight=False, markup=False)
     out.print(f"  simulacra harvest {summary.run_dir} --format openai -o corpus.jsonl", highlight=False, markup=False)
     if summary.status == "budget":
-        option = "--max-calls" if summary.detail.startswith("max_calls") else "--max-tokens"
         out.print(f"[yellow]stopped by its budget[/yellow] ({escape(summary.detail)}); carry on with a higher limit:\n"
-                  f"  simulacra resume {escape(str(summary.run_dir))} {option} N", highlight=False)
+                  f"  simulacra resume {escape(str(summary.run_dir))} {flag_for(summary.detail)} N", highlight=False)
     if summary.status == "interrupted":
         raise typer.Exit(130)
 
@@ -468,7 +467,7 @@ def _purposes_table(report: RunStats) -> Table:
 
 
 def _spend_table(spend: SpendReport) -> Table:
-    """Calls the model answered and their tokens, per agent then per purpose, priced where the scenario has prices."""
+    """Calls the run paid for and their tokens, per agent then per purpose, priced where the scenario has prices."""
     budget, prices = spend.budget, spend.budget.prices
     limits = ", ".join(f"{name} {limit}" for name, limit in (("max calls", budget.max_calls),
                                                             ("max tokens", budget.max_tokens)) if limit is not None)
@@ -810,8 +809,7 @@ def sweep(
         raise InputError("--workers sizes Ray on this machine; a cluster given with --ray brings its own")
     spec, units = plan_sweep(sweep_file)
     err.print(f"[bold]simulacra[/bold] sweep {spec.name}: {len(units)} units ({len(spec.scenarios)} scenarios × "
-              f"{len(spec.seed_list())} seeds × {len(units) // max(1, len(spec.scenarios) * len(spec.seed_list()))} "
-              f"override combinations) → {out_dir / spec.name}", highlight=False)
+              f"{len(spec.seed_list())} seeds × {len(spec.grid())} override combinations) → {out_dir / spec.name}", highlight=False)
     progress = Progress(TextColumn("[bold blue]units"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, disable=as_json)
     task = progress.add_task("units", total=None)

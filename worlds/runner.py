@@ -24,6 +24,7 @@ from agents.gateway import (
 from agents.gateway.backends.base import Backend
 from agents.importance import model_importance_scorer
 from memory import ChromaStore, InMemoryStore, MemoryRecord, MemoryStore, MemoryStream, build_embedder
+from worlds.budget import flag_for
 from worlds.engine import Engine, spent_in
 from worlds.eventlog import EventWriter
 from worlds.events import EventBase, ForkOrigin, MemoryAddedEvent, RunEnded, RunStarted
@@ -218,9 +219,8 @@ async def resume_run(
         raise RunFolderError(f"{folder.path}: no snapshot to resume from (the run stopped before its first one, "
                              f"every {scenario.snapshot_every} ticks); run the scenario again")
     if (spent := scenario.budget.reached(spent_in(state))) is not None:
-        option = "--max-calls" if spent.startswith("max_calls") else "--max-tokens"
         raise RunFolderError(f"{folder.path}: the run stopped at its budget ({spent}); resume it with a higher "
-                             f"{option} (0 lifts the limit)")
+                             f"{flag_for(spent)} (0 lifts the limit)")
     backend = build_backend(model if model is not None else scenario.models.default)
     if backend.name != started.model:
         raise RunFolderError(f"{folder.path}: the run used model {started.model!r}, not {backend.name!r}: resume it "

@@ -16,7 +16,6 @@ from memory.errors import InputError
 from worlds.scenario import (
     Scenario,
     ScenarioError,
-    load_scenario,
     parse_scenario,
     problem_in_file,
     read_text,
@@ -51,6 +50,10 @@ class SweepSpec(BaseModel):
 
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every combination of one value per override path, in the file's order."""
+        return [dict(zip(self.overrides, values)) for values in itertools.product(*self.overrides.values())]
 
 
 class SweepUnit(BaseModel):
@@ -95,19 +98,19 @@ def _label(value: Any) -> str:
 def plan_sweep(path: Path) -> tuple[SweepSpec, list[SweepUnit]]:
     """The sweep's units in a fixed order; an unknown path, a bad value or a missing file is exit 2 naming it."""
     spec = validate_file_text(read_text(path), str(path), SweepSpec, "a sweep")
-    if spec.until is not None:
-        try:
-            parse_moment(spec.until, load_scenario(path.parent / spec.scenarios[0]).clock.start)
-        except ValueError as exc:
-            raise problem_in_file(path, ("until",), str(exc)) from None
-    grid = [dict(zip(spec.overrides, values)) for values in itertools.product(*spec.overrides.values())]
+    grid = spec.grid()
     units: list[SweepUnit] = []
     for index, relative in enumerate(spec.scenarios):
         file = path.parent / relative
         if not file.is_file():
             raise problem_in_file(path, ("scenarios", index), f"no scenario file {file}")
         text = read_text(file)
-        scenario = load_scenario(file)
+        scenario = parse_scenario(text, str(file))
+        if spec.until is not None:
+            try:
+                parse_moment(spec.until, scenario.clock.start)
+            except ValueError as exc:
+                raise problem_in_file(path, ("until",), str(exc)) from None
         for combination in grid:
             _check(path, scenario, combination)
         for seed, combination in itertools.product(spec.seed_list(), grid):
