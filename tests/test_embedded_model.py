@@ -168,3 +168,44 @@ async def test_self_debug_runs_the_embedded_models_code_in_the_sandbox(gateway: 
     assert loop.progress.reason in ("tests_passed", "max_turns") and result["outcomes"]
     assert "def add" in result["code"], result["code"]
     assert loop.progress.reason == "tests_passed", result
+
+
+async def test_concurrent_calls_share_decode_steps_and_each_gets_its_own_answer() -> None:
+    """Four structured calls at once on a four-sequence decoder: fewer steps than rows, every answer schema-valid."""
+    import asyncio
+
+    backend = build_backend("embedded?parallel=4&prefix_mb=0")
+    before = backend.decoder.counters.model_copy()
+    gateway = ModelGateway(backend)
+    questions = [f"On a scale from 1 to 10, how tasty is a fresh {fruit}? Give the score and a one-word label."
+                 for fruit in ("strawberry", "peach", "cherry", "mango")]
+    records: list[GatewayRecord] = []
+    verdicts = await asyncio.gather(*(
+        gateway.structured([ChatMessage(role="user", content=q)], Verdict, purpose="rate", temperature=0.2,
+                           max_tokens=48, scope=CallScope("Ann", i, records.append))
+        for i, q in enumerate(questions)))
+    after = backend.decoder.counters
+    assert all(v.label.strip() for v in verdicts)
+    assert all(r.kind != "model_fallback" for r in records)
+    assert after.most_in_flight >= 2 and after.shared_steps > before.shared_steps
+    assert after.generated_tokens - before.generated_tokens == sum(c.completion_tokens for c in model_calls(records))
+
+
+async def test_a_call_given_up_frees_its_sequence_for_the_next() -> None:
+    """A time-out leaves nothing behind in the decoder: the next call on a one-sequence decoder still answers."""
+    import asyncio
+
+    backend = build_backend("embedded?parallel=1&prefix_mb=0")
+    request_text = "Write a very long story about a lighthouse keeper and his cat."
+    from agents.gateway.types import ModelRequest
+
+    long = ModelRequest(model="embedded", messages=[ChatMessage(role="user", content=request_text)],
+                        max_tokens=2000, seed=3)
+    before = backend.decoder.counters.abandoned
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(1.0):
+            await backend.generate(long)
+    short = long.model_copy(update={"max_tokens": 8})
+    reply = await asyncio.wait_for(backend.generate(short), timeout=60)
+    assert reply.completion_tokens > 0
+    assert backend.decoder.counters.abandoned == before + 1

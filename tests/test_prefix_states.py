@@ -71,3 +71,8 @@ async def test_a_langchain_model_gets_one_system_turn():
     reply = await build_backend(Recording()).generate(request)
     assert reply.text == "ok"
     assert [(type(m).__name__, m.content) for m in seen[0]] == [("SystemMessage", "A\n\nB"), ("HumanMessage", "C")]
+
+
+def test_parallel_sequences_in_a_spec_must_be_at_least_one():
+    with pytest.raises(ModelSpecError, match="parallel must be 1 or more"):
+        build_backend("llamacpp:/no/such/model.gguf?parallel=0")

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from agents.gateway import ModelServerDownError, build_backend
+from agents.gateway.backends.base import Backend
+from agents.gateway.types import ModelReply, ModelRequest
 from tests.conftest import comparable_log
 from tests.fakes import EchoFake
 from tests.test_world_run import PICNIC_TOWN
@@ -136,3 +139,55 @@ def test_a_run_stopped_early_with_until_resumes_to_that_stop(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert "of 24 ticks" in result.stdout
     assert comparable_log(log, IGNORED) == comparable_log(whole / "events.jsonl", IGNORED)
+
+
+class DyingServer(Backend):
+    """The fake model behind a server that stops answering after `answers` calls: connections refused from then on."""
+
+    def __init__(self, answers: int) -> None:
+        self.inner = build_backend("fake")
+        self.name, self.max_in_flight, self.timeout_s = self.inner.name, 8, 5.0
+        self.left = answers
+
+    async def generate(self, request: ModelRequest) -> ModelReply:
+        self.left -= 1
+        if self.left < 0:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return await self.inner.generate(request)
+
+
+def test_a_model_server_that_dies_stops_the_run_and_resume_finishes_it(tmp_path: Path) -> None:
+    """No fallbacks pile up: the run stops in the tick the server died in, and resumes to the uninterrupted log."""
+    text = TOWNS["memory store"]
+    reference = asyncio.run(execute_run(parse_scenario(text), tmp_path / "whole", model=MODEL)).run_dir
+    calls = [json.loads(line)["tick"] for line in (reference / "events.jsonl").read_text().splitlines()
+             if '"kind":"model_call"' in line]
+    answers = sum(tick < 20 for tick in calls)  # it dies at the first call from tick 20 on, after three snapshots
+    dies_in = min(tick for tick in calls if tick >= 20)
+    with pytest.raises(ModelServerDownError, match="the model server stopped answering") as stopped:
+        asyncio.run(execute_run(parse_scenario(text), tmp_path / "cut", model=DyingServer(answers=answers)))
+    folder = Path(stopped.value.run_dir)
+    records = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    assert records[-1]["kind"] == "run_ended" and records[-1]["status"] == "failed"
+    assert records[-1]["ticks"] == dies_in and "stopped answering" in records[-1]["detail"]
+    assert not any(r["kind"] == "model_fallback" for r in records), "a dead server is not papered over"
+    result = CliRunner().invoke(app, ["resume", str(folder)])  # the server answers again
+    assert result.exit_code == 0, result.output
+    assert comparable_log(folder / "events.jsonl", IGNORED) == comparable_log(reference / "events.jsonl", IGNORED)
+
+
+def test_a_server_nobody_answers_at_is_a_clear_stop_naming_the_run_to_resume(tmp_path: Path) -> None:
+    """A real refused connection (nothing listens on the port), through langchain-openai and httpx."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    scenario_path = tmp_path / "town.yaml"
+    scenario_path.write_text(TOWNS["memory store"])
+    result = CliRunner().invoke(app, ["run", str(scenario_path), "--out", str(tmp_path / "runs"),
+                                      "--model", f"openai-compatible:http://127.0.0.1:{port}/v1?model=m"])
+    assert result.exit_code == 1, result.output
+    assert "the model server stopped answering" in result.stderr and "simulacra resume" in result.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert f"simulacra resume {folder}" in result.stderr.replace("\n", "")

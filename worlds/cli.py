@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from agents.gateway.errors import ModelServerDownError
 from memory.errors import InputError
 from worlds.budget import SpendReport, flag_for
 from worlds.clock import Clock
@@ -85,6 +86,12 @@ def friendly_errors(command: F) -> F:
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except typer.Exit:
             raise
+        except ModelServerDownError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+            if exc.run_dir is not None:
+                err.print(f"the log holds every tick before the one it stopped in; once the server answers again:\n"
+                          f"  simulacra resume {escape(str(exc.run_dir))}", highlight=False)
+            raise typer.Exit(EXIT_FAILURE) from None
         except Exception as exc:  # noqa: BLE001 - a bug or a failing model: one line unless debugging
             if os.environ.get("SIMULACRA_DEBUG"):
                 raise

@@ -17,6 +17,7 @@ from agents.agent import Agent
 from agents.gateway import (
     GatewayCounters,
     ModelGateway,
+    ModelServerDownError,
     RequestCache,
     build_backend,
     copy_cache,
@@ -142,6 +143,9 @@ async def drive(run: StartedRun, on_tick: Callable[[int, datetime, list[EventBas
     try:
         with few_collections():
             ended = await engine.run(run.stop, on_tick=on_tick, on_snapshot=on_snapshot or run.folder.write_snapshot)
+    except ModelServerDownError as exc:
+        exc.run_dir = run.folder.path  # the CLI names the run to resume once the server is back
+        raise
     finally:
         engine.writer.close()
         run.cache.close()

@@ -4,6 +4,7 @@ from agents.gateway.cache import CacheMode, RequestCache, copy_cache
 from agents.gateway.errors import (
     ContextLimitError,
     GatewayError,
+    ModelServerDownError,
     ModelSpecError,
     ModelUnavailableError,
     PermanentModelError,
@@ -24,6 +25,6 @@ from agents.gateway.types import ChatMessage, ModelReply, ModelRequest
 __all__ = [
     "CacheMode", "ChatMessage", "ContextLimitError", "GatewayCounters", "GatewayError", "GatewayRecord", "ModelCallRecord",
     "ModelFallbackRecord", "ModelGateway", "ModelRepairRecord", "ModelReply", "ModelRequest", "ModelRetryRecord",
-    "ModelSpecError", "ModelUnavailableError", "PermanentModelError", "RequestCache", "TransientModelError",
+    "ModelServerDownError", "ModelSpecError", "ModelUnavailableError", "PermanentModelError", "RequestCache", "TransientModelError",
     "CallScope", "RecordSink", "build_backend", "copy_cache",
 ]

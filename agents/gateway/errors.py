@@ -25,3 +25,14 @@ class ModelUnavailableError(GatewayError):
 
 class ContextLimitError(ModelUnavailableError):
     """The prompt does not fit the model's context window; asking again with the same prompt cannot help."""
+
+
+class ModelServerDownError(GatewayError):
+    """The model server stopped answering (refused or dropped connections on every attempt).
+
+    Not a ModelUnavailableError on purpose: no caller falls back from it, so a run stops at the tick
+    it reached, with the log whole up to the tick before, instead of filling the log with fallbacks.
+    `run_dir` names the run it stopped, once the runner knows it.
+    """
+
+    run_dir: object = None

@@ -32,6 +32,23 @@ def classify(exc: BaseException) -> RetryReason | None:
     return "error"
 
 
+#: How HTTP clients name a connection that was refused, reset or dropped (httpx, openai, aiohttp, requests).
+_UNREACHABLE_NAMES = {"connecterror", "apiconnectionerror", "remoteprotocolerror", "readerror", "writeerror",
+                      "clientconnectorerror", "serverdisconnectederror", "connectionerror"}
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when the failure, or one it was raised from, says the server could not be reached at all."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError) or type(current).__name__.lower() in _UNREACHABLE_NAMES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 #: How backends say a prompt is longer than the context: llama.cpp, OpenAI and servers that copy them.
 _CONTEXT_OVERFLOW = re.compile(
     r"exceed\w* (the )?(available )?context (window|size|length)|context_length_exceeded|exceed_context_size_error"

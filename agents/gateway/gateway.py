@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from agents.gateway.backends.base import Backend
 from agents.gateway.cache import RequestCache
-from agents.gateway.errors import ContextLimitError, ModelUnavailableError, PermanentModelError
-from agents.gateway.failures import backoff_delay, classify, overflows_context
+from agents.gateway.errors import ContextLimitError, ModelServerDownError, ModelUnavailableError, PermanentModelError
+from agents.gateway.failures import backoff_delay, classify, overflows_context, unreachable
 from agents.gateway.records import (
     ModelCallRecord,
     ModelFallbackRecord,
@@ -214,6 +214,9 @@ class ModelGateway:
                 if kind is None:
                     raise
                 if retries + 1 >= self.max_attempts:
+                    if unreachable(exc):
+                        raise ModelServerDownError(f"the model server stopped answering ({self.max_attempts} "
+                                                   f"attempts): {detail}") from exc
                     raise ModelUnavailableError(f"{self.max_attempts} attempts failed, last: {detail}") from exc
                 delay = backoff_delay(retries, self.backoff_base_s, self.backoff_max_s, key)
                 self.note_retry(scope, purpose, retries, kind, detail, delay)

@@ -15,7 +15,7 @@ from agents.gateway.backends.prefix_states import DEFAULT_MAX_BYTES
 from agents.gateway.errors import ModelSpecError
 
 SPEC_HELP = (
-    "use one of: embedded, embedded:1.5b, llamacpp:/path/model.gguf (both take ?n_ctx=N&prefix_mb=N), "
+    "use one of: embedded, embedded:1.5b, llamacpp:/path/model.gguf (both take ?n_ctx=N&prefix_mb=N&parallel=N), "
     "openai:MODEL, ollama:MODEL, "
     "openai-compatible:http://HOST:PORT/v1?model=NAME, fake, fake?latency=SECONDS&words=N&context=N"
 )
@@ -42,6 +42,17 @@ def _prefix_bytes(params: dict[str, str], spec: str) -> int:
     if megabytes < 0:
         raise ModelSpecError(f"model spec {spec!r}: prefix_mb must be 0 or more, got {megabytes:g}")
     return int(megabytes * 1024 * 1024)
+
+
+def _llama_options(params: dict[str, str], spec: str) -> dict[str, int]:
+    """What every llama.cpp spec takes: context size, kept-prefix megabytes and sequences decoded together."""
+    from agents.gateway.backends.llamacpp import DEFAULT_PARALLEL
+
+    n_ctx = int(_number(params, "n_ctx", 4096, spec))
+    parallel = int(_number(params, "parallel", DEFAULT_PARALLEL, spec))
+    if parallel < 1:
+        raise ModelSpecError(f"model spec {spec!r}: parallel must be 1 or more, got {parallel}")
+    return {"n_ctx": n_ctx, "prefix_bytes": _prefix_bytes(params, spec), "parallel": parallel}
 
 
 def _reject_leftovers(params: dict[str, str], spec: str) -> None:
@@ -103,17 +114,14 @@ def _build(kind: str, rest: str, params: dict[str, str], spec: str) -> Backend:
         chosen = EMBEDDED_MODELS.get(rest or "0.5b")
         if chosen is None:
             raise ModelSpecError(f"model spec {spec!r}: the embedded sizes are {', '.join(EMBEDDED_MODELS)}")
-        n_ctx = int(_number(params, "n_ctx", 4096, spec))
-        return LlamaCppBackend(assembled_path(chosen), name=f"embedded:{chosen.name}", n_ctx=n_ctx,
-                               prefix_bytes=_prefix_bytes(params, spec))
+        return LlamaCppBackend(assembled_path(chosen), name=f"embedded:{chosen.name}", **_llama_options(params, spec))
     if kind == "llamacpp":
         from agents.gateway.backends.llamacpp import LlamaCppBackend
 
         if not rest:
             raise ModelSpecError(f"model spec {spec!r}: give the GGUF path, as llamacpp:/path/model.gguf")
         path = Path(rest).expanduser()
-        n_ctx = int(_number(params, "n_ctx", 4096, spec))
-        return LlamaCppBackend(path, name=f"llamacpp:{path.name}", n_ctx=n_ctx, prefix_bytes=_prefix_bytes(params, spec))
+        return LlamaCppBackend(path, name=f"llamacpp:{path.name}", **_llama_options(params, spec))
     if kind == "openai":
         _require("langchain_openai", "openai")
         if not os.environ.get("OPENAI_API_KEY"):

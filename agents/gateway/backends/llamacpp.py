@@ -1,8 +1,9 @@
-"""llama.cpp in-process: the embedded default and any local GGUF, off the event loop."""
+"""llama.cpp in-process: the embedded default and any local GGUF, concurrent calls decoded in one batch."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import json
 import os
@@ -11,17 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from agents.gateway.backends.base import Backend
-from agents.gateway.backends.prefix_states import DEFAULT_MAX_BYTES, PrefixStates, restore_sequence, save_sequence
+from agents.gateway.backends.llama_batch import BatchedDecoder, Finished, Job
+from agents.gateway.backends.prefix_states import DEFAULT_MAX_BYTES, PrefixStates
 from agents.gateway.errors import ModelSpecError
 from agents.gateway.types import ModelReply, ModelRequest, joined_system_turns
 
+#: Sequences decoded together by default: on 2 cores, 4 give most of what batching gains (see docs/benchmarks.md).
+DEFAULT_PARALLEL = 4
+
 _loaded: dict[tuple[str, int], Any] = {}
-_locks: dict[tuple[str, int], threading.Lock] = {}
+_decoders: dict[tuple[str, int, int], BatchedDecoder] = {}
 _registry_lock = threading.Lock()
 
 
-def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
-    """One Llama per (file, context) for the whole process, with a lock since it is not re-entrant."""
+def _load(path: Path, n_ctx: int) -> Any:
+    """One Llama per (file, context) for the whole process: the weights, the tokenizer and the chat template."""
     try:
         from llama_cpp import Llama
     except ImportError as exc:
@@ -31,10 +36,29 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
     key = (str(path), n_ctx)
     with _registry_lock:
         if key not in _loaded:
-            threads = max(1, os.cpu_count() or 1)
-            _loaded[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
-            _locks[key] = threading.Lock()
-        return _loaded[key], _locks[key]
+            _loaded[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=_threads(), verbose=False)
+        return _loaded[key]
+
+
+def _threads() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def _decoder(path: Path, n_ctx: int, parallel: int) -> tuple[Any, BatchedDecoder]:
+    """One decoder per (file, context, parallel) for the whole process; backends on it keep their own prefixes."""
+    llm = _load(path, n_ctx)
+    key = (str(path), n_ctx, parallel)
+    with _registry_lock:
+        if key not in _decoders:
+            _decoders[key] = BatchedDecoder(llm._model, n_ctx, parallel, _threads())
+        return llm, _decoders[key]
+
+
+@atexit.register
+def _close_decoders() -> None:
+    """Let each worker finish its step before the interpreter frees what it decodes with."""
+    for decoder in _decoders.values():
+        decoder.close()
 
 
 @functools.cache
@@ -45,6 +69,14 @@ def _formatter(llm: Any) -> Any:
     return Jinja2ChatFormatter(template=llm.metadata["tokenizer.chat_template"],
                                eos_token=llm.detokenize([llm.token_eos()]).decode(errors="ignore"),
                                bos_token=llm.detokenize([llm.token_bos()]).decode(errors="ignore"))
+
+
+@functools.lru_cache(maxsize=256)
+def _grammar(schema_json: str) -> str:
+    """The GBNF grammar that constrains decoding to a JSON Schema (built once per schema)."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(schema_json)
 
 
 def _tokens(llm: Any, messages: list[dict[str, str]]) -> list[int]:
@@ -59,104 +91,76 @@ def _tokens_if_rendered(llm: Any, messages: list[dict[str, str]]) -> list[int] |
         return None
 
 
+def _prompt(llm: Any, request: ModelRequest) -> tuple[list[int], tuple[int, ...]]:
+    """The prompt's tokens and its prefix: as much of it as the leading system message rendered alone shares.
+
+    Every prompt is read as that prefix and then the rest, whether the prefix is restored or evaluated,
+    so keeping prefixes changes the speed and never the text; a prompt that cannot be split is not split.
+    """
+    messages = [m.model_dump() for m in request.messages]
+    full = _tokens_if_rendered(llm, messages)
+    if full is None:  # e.g. a template that insists on user/assistant turns after one system turn
+        messages = [m.model_dump() for m in joined_system_turns(request.messages)]
+        full = _tokens(llm, messages)
+    if len(messages) < 2 or messages[0]["role"] != "system":
+        return full, ()
+    alone = _tokens_if_rendered(llm, messages[:1]) or []
+    shared = 0
+    for a, b in zip(full, alone):
+        if a != b:
+            break
+        shared += 1
+    return full, tuple(full[:shared])
+
+
 class LlamaCppBackend(Backend):
-    """Runs a GGUF chat model with JSON-schema constrained decoding for structured requests."""
+    """Runs a GGUF chat model with JSON-schema constrained decoding; up to `parallel` calls share each decode step."""
 
     gives_logprobs = True
 
     def __init__(self, path: Path, name: str, n_ctx: int = 4096, timeout_s: float = 300.0,
-                 prefix_bytes: int = DEFAULT_MAX_BYTES) -> None:
+                 prefix_bytes: int = DEFAULT_MAX_BYTES, parallel: int = DEFAULT_PARALLEL) -> None:
         if not path.is_file():
             raise ModelSpecError(f"no GGUF file at {path}")
         self.path = path
         self.name = name
         self.n_ctx = n_ctx
-        self.max_in_flight = 1
+        self.parallel = parallel
+        self.max_in_flight = parallel
         self.timeout_s = timeout_s
         #: This backend's kept prompt prefixes (a bound of 0 keeps none: every prefix evaluated, the same text).
-        #: States fit any backend on the same loaded model, since they are restored under its lock.
         self.prefixes = PrefixStates(prefix_bytes)
 
-    def _start_from_prefix(self, llm: Any, messages: list[dict[str, str]], full: list[int] | None) -> int:
-        """Evaluate (or restore) the rendered leading system message on its own; the tokens restored come back.
+    @property
+    def decoder(self) -> BatchedDecoder:
+        """The shared decoder this backend's calls go through (loaded on first use)."""
+        return _decoder(self.path, self.n_ctx, self.parallel)[1]
 
-        `full` is the whole prompt's tokens (None: its template would not render it). The chat completion
-        that follows finds the prefix in the context and evaluates only the rest, so every prompt is split
-        the same way, restored or not; a prompt that cannot be split is never split.
-        """
-        llm.reset()
-        llm._ctx.kv_cache_clear()
-        if full is None or len(messages) < 2 or messages[0]["role"] != "system":
-            return 0
-        alone = _tokens_if_rendered(llm, messages[:1])
-        if alone is None:
-            return 0
-        shared = 0
-        for a, b in zip(full, alone):
-            if a != b:
-                break
-            shared += 1
-        prefix = tuple(full[:shared])
-        if not prefix or len(full) >= self.n_ctx:
-            return 0  # too long a prompt fails in the completion, with llama-cpp-python's own message
-        keeping = self.prefixes.max_bytes > 0
-        state = self.prefixes.get(prefix) if keeping else None
-        if state is not None:
-            restore_sequence(llm, state, prefix)
-            return len(prefix)
-        llm.eval(list(prefix))
-        if keeping:
-            self.prefixes.put(prefix, save_sequence(llm))
-        return 0
-
-    def _option_logprobs(self, llm: Any, request: ModelRequest) -> ModelReply:
-        """Log-probabilities of each option's first token right after the chat prompt (evaluated from scratch)."""
-        import numpy as np
-
-        tokens = _tokens(llm, [m.model_dump() for m in request.messages])
+    def _job(self, request: ModelRequest) -> tuple[Any, Job]:
+        llm, _ = _decoder(self.path, self.n_ctx, self.parallel)
+        tokens, prefix = _prompt(llm, request)
         if len(tokens) >= self.n_ctx:
             raise ValueError(f"Requested tokens ({len(tokens)}) exceed context window of {self.n_ctx}")
-        llm.reset()
-        llm.eval(tokens)
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
-        top = logits.max()
-        logsumexp = top + np.log(np.exp(logits - top).sum())
-        first = {o: llm.tokenize(o.encode(), add_bos=False, special=False)[0] for o in request.options or []}
-        values = {o: round(float(logits[t] - logsumexp), 6) for o, t in first.items()}
-        return ModelReply(text=json.dumps(values), prompt_tokens=len(tokens), completion_tokens=0)
-
-    def _generate_sync(self, request: ModelRequest) -> ModelReply:
-        llm, lock = _load(self.path, self.n_ctx)
+        options = None
         if request.options is not None:
-            with lock:
-                return self._option_logprobs(llm, request)
-        kwargs: dict[str, Any] = {}
-        if request.json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
-        messages = [m.model_dump() for m in request.messages]
-        with lock:
-            full = _tokens_if_rendered(llm, messages)
-            if full is None:  # e.g. a template that insists on user/assistant turns after one system turn
-                messages = [m.model_dump() for m in joined_system_turns(request.messages)]
-                full = _tokens_if_rendered(llm, messages)
-            # Never continue from whatever the previous call left: how a prompt is cut into batches
-            # changes its logits slightly, so a seeded call would sample differently depending on
-            # which call ran before it. Every prompt is cut at the same place instead (see prefix_states).
-            reused = self._start_from_prefix(llm, messages, full)
-            out = llm.create_chat_completion(
-                messages=messages,
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-                seed=request.seed,
-                **kwargs,
-            )
-        usage = out.get("usage") or {}
-        return ModelReply(
-            text=out["choices"][0]["message"]["content"] or "",
-            prompt_tokens=usage.get("prompt_tokens", 0),
-            completion_tokens=usage.get("completion_tokens", 0),
-            prompt_tokens_reused=reused,
-        )
+            options = [llm.tokenize(o.encode(), add_bos=False, special=False)[0] for o in request.options]
+        grammar = _grammar(json.dumps(request.json_schema, sort_keys=True)) if request.json_schema else None
+        # The reply is shortened to fit the context, as llama-cpp-python's own completion does.
+        room = min(request.max_tokens, self.n_ctx - len(tokens))
+        return llm, Job(tokens=tokens, prefix=prefix, max_tokens=room, temperature=request.temperature,
+                        seed=request.seed, grammar=grammar, options=options, prefixes=self.prefixes)
 
     async def generate(self, request: ModelRequest) -> ModelReply:
-        return await asyncio.to_thread(self._generate_sync, request)
+        llm, job = await asyncio.to_thread(self._job, request)
+        done = self.decoder.submit(job)
+        try:
+            finished: Finished = await asyncio.wrap_future(done)
+        except asyncio.CancelledError:
+            job.abandoned = True  # a time-out: the decoder frees the sequence at its next step
+            raise
+        if finished.logprobs is not None:
+            values = {option: finished.logprobs[token] for option, token in zip(request.options or [], job.options or [])}
+            return ModelReply(text=json.dumps(values), prompt_tokens=finished.prompt_tokens, completion_tokens=0)
+        return ModelReply(text=llm.detokenize(finished.tokens).decode("utf-8", errors="ignore"),
+                          prompt_tokens=finished.prompt_tokens, completion_tokens=len(finished.tokens),
+                          prompt_tokens_reused=finished.reused)

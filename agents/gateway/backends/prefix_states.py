@@ -1,17 +1,14 @@
-"""Evaluated prompt prefixes kept as llama.cpp KV states, so a call evaluates only what follows its prefix.
+"""Evaluated prompt prefixes kept as llama.cpp sequence states, so a call evaluates only what follows its prefix.
 
-Determinism rests on one rule, kept by the backend: every prompt is evaluated as its prefix (the
-rendered leading system message) and then the rest, whether the prefix comes from here or is
-evaluated afresh. Restoring a kept state gives the same cache bits as evaluating it, so a request
-samples the same tokens whatever ran before it; this store only decides how often that is cheap.
+Determinism rests on one rule, kept by the backend and its decoder: every prompt is evaluated as its
+prefix (the rendered leading system message) and then the rest, whether the prefix comes from here
+or is evaluated afresh. Restoring a kept state gives the same cache bits as evaluating it, so keeping
+prefixes never changes a call's text; this store only decides how often that is cheap.
 """
 
 from __future__ import annotations
 
-import ctypes
 from collections import OrderedDict
-from typing import Any
-
 from pydantic import BaseModel
 
 #: The default bound (`prefix_mb=256` in a model spec): about a hundred 200-token prefixes of the 0.5B
@@ -55,24 +52,3 @@ class PrefixStates:
             _, old = self._states.popitem(last=False)
             self.counters.bytes -= len(old)
             self.counters.evictions += 1
-
-
-def save_sequence(llm: Any) -> bytes:
-    """The KV cache of sequence 0 (the only one a Llama object uses), as bytes."""
-    import llama_cpp
-
-    size = llama_cpp.llama_state_seq_get_size(llm._ctx.ctx, 0)
-    buffer = (ctypes.c_uint8 * size)()
-    written = llama_cpp.llama_state_seq_get_data(llm._ctx.ctx, buffer, size, 0)
-    return ctypes.string_at(buffer, written)
-
-
-def restore_sequence(llm: Any, state: bytes, tokens: tuple[int, ...]) -> None:
-    """Put a saved prefix back as sequence 0 of an emptied context; tell the Llama object which tokens it holds."""
-    import llama_cpp
-
-    buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-    if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buffer, len(state), 0) != len(state):
-        raise RuntimeError("llama.cpp refused a saved prompt prefix")
-    llm.input_ids[:len(tokens)] = tokens
-    llm.n_tokens = len(tokens)
