@@ -358,3 +358,21 @@ def test_a_call_record_from_an_older_log_is_paid_unless_it_was_cached() -> None:
     assert ModelCallRecord.model_validate({**base, "cached": False}).paid
     assert not ModelCallRecord.model_validate({**base, "cached": True}).paid
     assert ModelCallRecord.model_validate({**base, "cached": True, "paid": True}).paid
+
+
+def test_a_refused_connection_is_told_apart_from_a_server_error_raised_while_handling_one():
+    from agents.gateway.failures import unreachable
+
+    class APIConnectionError(Exception):
+        """Named as openai names it."""
+
+    wrapped = APIConnectionError("Connection error.")
+    wrapped.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert unreachable(ConnectionResetError()) and unreachable(wrapped)
+    try:
+        try:
+            raise ConnectionResetError()
+        except ConnectionResetError:
+            raise RuntimeError("Error code: 500")  # raised while handling, not from it
+    except RuntimeError as server_error:
+        assert not unreachable(server_error)

@@ -76,3 +76,14 @@ async def test_a_langchain_model_gets_one_system_turn():
 def test_parallel_sequences_in_a_spec_must_be_at_least_one():
     with pytest.raises(ModelSpecError, match="parallel must be 1 or more"):
         build_backend("llamacpp:/no/such/model.gguf?parallel=0")
+
+
+def test_a_schemas_grammar_keeps_its_fields_in_the_schemas_order():
+    """The model writes the line before deciding to end the talk, as the prompt shows them, not A to Z."""
+    pytest.importorskip("llama_cpp")
+    from agents.gateway.backends.llamacpp import grammar_for
+
+    schema = {"type": "object", "properties": {"line": {"type": "string"}, "end_conversation": {"type": "boolean"}},
+              "required": ["line", "end_conversation"]}
+    root = next(rule for rule in grammar_for(schema).splitlines() if rule.startswith("root ::="))
+    assert root.index("line") < root.index("end-conversation"), root

@@ -45,7 +45,7 @@ def unreachable(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, ConnectionError) or type(current).__name__.lower() in _UNREACHABLE_NAMES:
             return True
-        current = current.__cause__ or current.__context__
+        current = current.__cause__  # not __context__: a 5xx raised while handling a dropped connection is a 5xx
     return False
 
 

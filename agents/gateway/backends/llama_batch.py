@@ -126,6 +126,10 @@ class BatchedDecoder:
         self._thread.start()
 
     def submit(self, job: Job) -> concurrent.futures.Future:
+        if not job.tokens:
+            raise ValueError("an empty prompt: nothing to decode")
+        if job.options is None and job.max_tokens < 1:
+            raise ValueError(f"max_tokens must be 1 or more, got {job.max_tokens}")
         if len(job.tokens) + job.max_tokens > self.n_ctx_per_seq and job.options is None:
             raise ValueError(f"Requested tokens ({len(job.tokens) + job.max_tokens}) exceed context window "
                              f"of {self.n_ctx_per_seq}")
@@ -139,6 +143,8 @@ class BatchedDecoder:
     def close(self) -> None:
         """Stop the worker after the step under way; calls still waiting fail rather than hang."""
         with self._wake:
+            if self._closed:
+                return
             self._closed = True
             self._wake.notify()
         self._thread.join()
@@ -154,8 +160,11 @@ class BatchedDecoder:
                 while not self._closed and not self._waiting and not active:
                     self._wake.wait()
                 if self._closed:
-                    for job in [*active.values(), *self._waiting]:
-                        job.future.cancel() or job.future.set_exception(RuntimeError("decoder closed"))
+                    for seq in list(active):
+                        self._fail(active, seq, RuntimeError("the batched decoder closed"))
+                    for job in self._waiting:
+                        if job.future.set_running_or_notify_cancel():
+                            job.future.set_exception(RuntimeError("the batched decoder closed"))
                     return
                 while self._waiting and len(active) < self.parallel:
                     job = self._waiting.popleft()
@@ -166,29 +175,40 @@ class BatchedDecoder:
                 self._start_new(active)
                 self._step(active)
             except Exception as exc:  # a failed step fails the calls in it; the gateway retries them
-                for seq, job in list(active.items()):
-                    self._drop(active, seq)
-                    job.future.set_exception(exc)
+                for seq in list(active):
+                    self._fail(active, seq, exc)
 
     def _start_new(self, active: dict[int, Job]) -> None:
-        """Give each newly admitted job its sequence: a kept prefix restored, a sampler seeded."""
-        for seq, job in active.items():
+        """Give each newly admitted job its sequence: a kept prefix restored, a sampler seeded; one that cannot
+        start fails alone."""
+        for seq, job in list(active.items()):
             if job.seq >= 0:
                 continue
             job.seq = seq
-            self._llama.llama_memory_seq_rm(self.memory, seq, -1, -1)
-            fits = 0 < len(job.prefix) < len(job.tokens)  # something is left to read, so the last row has logits
-            state = job.prefixes.get(job.prefix) if fits and _keeps(job) else None
-            if state is not None:
-                buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-                if self._llama.llama_state_seq_set_data(self.ctx, buffer, len(state), seq) == len(state):
-                    job.read = job.reused = len(job.prefix)
-            if job.options is None:
-                job.sampler = self._sampler(job.temperature, job.seed)
-                if job.grammar is not None:
-                    job.grammar_sampler = self._llama.llama_sampler_init_grammar(
-                        self.vocab, job.grammar.encode(), b"root")
-            self.counters.most_in_flight = max(self.counters.most_in_flight, len(active))
+            try:
+                self._start(job)
+            except Exception as exc:  # noqa: BLE001 - e.g. a grammar llama.cpp refuses: that call fails, not the rest
+                self._fail(active, seq, exc)
+        self.counters.most_in_flight = max(self.counters.most_in_flight, len(active))
+
+    def _start(self, job: Job) -> None:
+        """Clear the job's sequence, restore its kept prefix if any, and seed its samplers."""
+        seq = job.seq
+        self._llama.llama_memory_seq_rm(self.memory, seq, -1, -1)
+        fits = 0 < len(job.prefix) < len(job.tokens)  # something is left to read, so the last row has logits
+        state = job.prefixes.get(job.prefix) if fits and _keeps(job) else None
+        if state is not None:
+            buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+            if self._llama.llama_state_seq_set_data(self.ctx, buffer, len(state), seq) == len(state):
+                job.read = job.reused = len(job.prefix)
+        if job.options is None:
+            job.sampler = self._sampler(job.temperature, job.seed)
+            if job.grammar is not None:
+                job.grammar_sampler = self._llama.llama_sampler_init_grammar(
+                    self.vocab, job.grammar.encode(), b"root")
+                if not job.grammar_sampler:  # NULL: llama.cpp could not parse it
+                    job.grammar_sampler = None
+                    raise ValueError("llama.cpp refused the JSON Schema's grammar")
 
     def _sampler(self, temperature: float, seed: int) -> Any:
         llama = self._llama
@@ -204,6 +224,9 @@ class BatchedDecoder:
 
     def _step(self, active: dict[int, Job]) -> None:
         """One decode: every generating sequence's last token, then prompt chunks in the room left."""
+        for seq in [seq for seq, job in active.items() if job.abandoned]:
+            self.counters.abandoned += 1
+            self._fail(active, seq, TimeoutError("the caller stopped waiting"))
         batch, rows = self.batch, []
         batch.n_tokens = 0
 
@@ -255,11 +278,6 @@ class BatchedDecoder:
         job.reused = -1  # saved: not reused, and not to be saved again
 
     def _advance(self, active: dict[int, Job], job: Job, row: int) -> None:
-        if job.abandoned:
-            self.counters.abandoned += 1
-            self._drop(active, job.seq)
-            job.future.set_exception(TimeoutError("the caller stopped waiting"))
-            return
         if job.options is not None:
             self._finish(active, job, logprobs=self._logprobs(row, job.options))
             return
@@ -336,6 +354,11 @@ class BatchedDecoder:
         self._drop(active, job.seq)
         job.future.set_result(Finished(tokens=job.generated, prompt_tokens=len(job.tokens),
                                        reused=max(job.reused, 0), logprobs=logprobs))
+
+    def _fail(self, active: dict[int, Job], seq: int, exc: BaseException) -> None:
+        job = active[seq]
+        self._drop(active, seq)
+        job.future.set_exception(exc)
 
     def _drop(self, active: dict[int, Job], seq: int) -> None:
         job = active.pop(seq)

@@ -71,9 +71,14 @@ def _formatter(llm: Any) -> Any:
                                bos_token=llm.detokenize([llm.token_bos()]).decode(errors="ignore"))
 
 
+def grammar_for(schema: dict[str, Any]) -> str:
+    """The GBNF grammar that constrains decoding to a JSON Schema, its fields in the schema's own order
+    (the order the prompt shows them in, and the order the model decides them in)."""
+    return _grammar(json.dumps(schema))
+
+
 @functools.lru_cache(maxsize=256)
 def _grammar(schema_json: str) -> str:
-    """The GBNF grammar that constrains decoding to a JSON Schema (built once per schema)."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     return json_schema_to_gbnf(schema_json)
@@ -136,23 +141,24 @@ class LlamaCppBackend(Backend):
         """The shared decoder this backend's calls go through (loaded on first use)."""
         return _decoder(self.path, self.n_ctx, self.parallel)[1]
 
-    def _job(self, request: ModelRequest) -> tuple[Any, Job]:
-        llm, _ = _decoder(self.path, self.n_ctx, self.parallel)
+    def _job(self, request: ModelRequest) -> tuple[Any, BatchedDecoder, Job]:
+        """Off the event loop: loading the model, rendering and tokenizing take a while."""
+        llm, decoder = _decoder(self.path, self.n_ctx, self.parallel)
         tokens, prefix = _prompt(llm, request)
         if len(tokens) >= self.n_ctx:
             raise ValueError(f"Requested tokens ({len(tokens)}) exceed context window of {self.n_ctx}")
         options = None
         if request.options is not None:
             options = [llm.tokenize(o.encode(), add_bos=False, special=False)[0] for o in request.options]
-        grammar = _grammar(json.dumps(request.json_schema, sort_keys=True)) if request.json_schema else None
+        grammar = grammar_for(request.json_schema) if request.json_schema else None
         # The reply is shortened to fit the context, as llama-cpp-python's own completion does.
         room = min(request.max_tokens, self.n_ctx - len(tokens))
-        return llm, Job(tokens=tokens, prefix=prefix, max_tokens=room, temperature=request.temperature,
-                        seed=request.seed, grammar=grammar, options=options, prefixes=self.prefixes)
+        return llm, decoder, Job(tokens=tokens, prefix=prefix, max_tokens=room, temperature=request.temperature,
+                                 seed=request.seed, grammar=grammar, options=options, prefixes=self.prefixes)
 
     async def generate(self, request: ModelRequest) -> ModelReply:
-        llm, job = await asyncio.to_thread(self._job, request)
-        done = self.decoder.submit(job)
+        llm, decoder, job = await asyncio.to_thread(self._job, request)
+        done = decoder.submit(job)
         try:
             finished: Finished = await asyncio.wrap_future(done)
         except asyncio.CancelledError:
