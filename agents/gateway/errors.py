@@ -1,5 +1,7 @@
 """Failures the gateway distinguishes: user mistakes, passing trouble, and exhausted attempts."""
 
+from pathlib import Path
+
 from memory.errors import InputError
 
 
@@ -35,4 +37,4 @@ class ModelServerDownError(GatewayError):
     `run_dir` names the run it stopped, once the runner knows it.
     """
 
-    run_dir: object = None
+    run_dir: Path | None = None

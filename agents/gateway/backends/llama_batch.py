@@ -74,6 +74,8 @@ class Job:
     seq: int = -1
     read: int = 0
     reused: int = 0
+    #: The prefix is in the prefix store already (restored from it, or saved to it once read).
+    prefix_kept: bool = False
     generated: list[int] = field(default_factory=list)
     sampler: Any = None
     grammar_sampler: Any = None
@@ -201,6 +203,7 @@ class BatchedDecoder:
             buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
             if self._llama.llama_state_seq_set_data(self.ctx, buffer, len(state), seq) == len(state):
                 job.read = job.reused = len(job.prefix)
+                job.prefix_kept = True
         if job.options is None:
             job.sampler = self._sampler(job.temperature, job.seed)
             if job.grammar is not None:
@@ -262,7 +265,7 @@ class BatchedDecoder:
         counters.prompt_tokens += batch.n_tokens - generating
         counters.shared_steps += len({batch.seq_id[i][0] for i in range(batch.n_tokens)}) > 1
         for job in active.values():
-            if job.prefix and job.read == len(job.prefix) and job.reused == 0 and _keeps(job):
+            if job.prefix and job.read == len(job.prefix) and not job.prefix_kept and _keeps(job):
                 self._keep_prefix(job)
         for job, row in rows:
             self._advance(active, job, row)
@@ -275,7 +278,7 @@ class BatchedDecoder:
         buffer = (ctypes.c_uint8 * size)()
         written = self._llama.llama_state_seq_get_data(self.ctx, buffer, size, job.seq)
         job.prefixes.put(job.prefix, ctypes.string_at(buffer, written))
-        job.reused = -1  # saved: not reused, and not to be saved again
+        job.prefix_kept = True
 
     def _advance(self, active: dict[int, Job], job: Job, row: int) -> None:
         if job.options is not None:
@@ -353,7 +356,7 @@ class BatchedDecoder:
     def _finish(self, active: dict[int, Job], job: Job, logprobs: dict[int, float] | None = None) -> None:
         self._drop(active, job.seq)
         job.future.set_result(Finished(tokens=job.generated, prompt_tokens=len(job.tokens),
-                                       reused=max(job.reused, 0), logprobs=logprobs))
+                                       reused=job.reused, logprobs=logprobs))
 
     def _fail(self, active: dict[int, Job], seq: int, exc: BaseException) -> None:
         job = active[seq]
