@@ -192,7 +192,8 @@ def run(
         list[str], typer.Option("--set", metavar="PATH=VALUE", help="With --fork: an edit made at TIME (repeatable).")
     ] = [],  # noqa: B006
     max_calls: Annotated[int | None, typer.Option(min=0, help="Stop at the first tick boundary past this many paid "
-                                                               "model calls (overrides budget.max_calls; 0: no limit).")] = None,
+                                                               "model calls (a batch: start no unit past it; "
+                                                               "overrides budget.max_calls; 0: no limit).")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=0, help="The same for prompt + completion tokens.")] = None,
 ) -> None:
     """Run a scenario into a new run folder, with a progress bar over simulated time.
@@ -205,10 +206,10 @@ def run(
         raise InputError("--set makes an edit in a fork: give --fork RUN@TIME too")
     limited = max_calls is not None or max_tokens is not None
     if isinstance(loaded, SocietyScenario | LoopBatchScenario):
-        if until or replay or embeddings or fork or limited:
-            raise InputError("--until, --replay, --fork, --embeddings, --max-calls and --max-tokens apply to world "
-                             "runs, not to a batch")
+        if until or replay or embeddings or fork:
+            raise InputError("--until, --replay, --fork and --embeddings apply to world runs, not to a batch")
         loaded = loaded.model_copy(update={"seed": seed}) if seed is not None else loaded
+        loaded = loaded.model_copy(update={"budget": loaded.budget.with_limits(max_calls, max_tokens)})
         if isinstance(loaded, SocietyScenario):
             _run_batch(loaded, out_dir, model)
         else:
@@ -349,6 +350,9 @@ def _batch_with_progress(unit: str, total: int, folder: Path, start, extra=lambd
                          ("fallbacks", c.fallbacks)):
         table.add_row(label, str(value))
     out.print(table)
+    if summary.stopped:
+        out.print(f"[yellow]stopped by its budget[/yellow] ({escape(summary.stopped)}); the same command with a higher "
+                  f"{flag_for(summary.stopped)} N carries on (0 lifts the limit)", highlight=False)
     out.print(f"next:\n  simulacra harvest {summary.folder} --format openai -o corpus.jsonl", highlight=False)
 
 

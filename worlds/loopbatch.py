@@ -23,7 +23,7 @@ from agents.seeding import stable_int
 from worlds.runfolder import write_atomically
 from worlds.scenario import LoopBatchScenario, Problem, ScenarioError, problem_in_file, read_jsonl
 from worlds.sessions import loop_from_spec
-from worlds.society.batch import BatchRun, BatchSummary, already_done, run_machine
+from worlds.society.batch import BatchRun, BatchSummary, run_machine
 
 POOL_FILE = "pool.jsonl"
 CHECKPOINT = Path("checkpoints") / "self_instruct.json"
@@ -96,13 +96,15 @@ async def run_loop_batch(
     spec = scenario.loops
     rows = batch_inputs(scenario, scenario_path)
     batch = BatchRun(scenario, out_dir, model, spec.start)
-    done = already_done(batch.folder).sessions if batch.resuming else set()
+    done = batch.done.sessions
     summary = BatchSummary(folder=batch.folder.path, planned=spec.target if spec.type == "self_instruct" else len(rows))
     step = timedelta(minutes=spec.minutes_per_message)
     limit = asyncio.Semaphore(spec.concurrency)
 
     async def one(session_id: str, row: LoopInput) -> None:
         async with limit:
+            if batch.out_of_budget():
+                return
             events = await run_machine(loop_for_row(batch.scenario, session_id, row), batch.gateway, spec.start, step)
         batch.file(session_id, events)
         summary.finished += 1
@@ -151,7 +153,7 @@ async def _grow_pool(batch: BatchRun, summary: BatchSummary, on_progress: Callab
     else:
         loop = loop_from_spec("self-instruct", spec, scenario.seed)
     step = timedelta(minutes=spec.minutes_per_message)
-    while not loop.finished:
+    while not loop.finished and not batch.out_of_budget():
         events = await run_machine(loop, batch.gateway, spec.start, step, messages=2)  # a round says two
         batch.file(f"round-{loop.progress.result.get('rounds', 0)}", events)
         pool = loop.progress.result.get("pool", [])

@@ -234,6 +234,7 @@ class SocietyScenario(Strict):
     seed: int = 0
     models: ModelsSpec = ModelsSpec()
     society: SocietySpec
+    budget: BudgetSpec = BudgetSpec()
 
 
 class LoopBatchScenario(Strict):
@@ -243,6 +244,7 @@ class LoopBatchScenario(Strict):
     seed: int = 0
     models: ModelsSpec = ModelsSpec()
     loops: LoopBatch
+    budget: BudgetSpec = BudgetSpec()
 
 
 class Problem(BaseModel):

@@ -218,7 +218,7 @@ def compute_stats(source: RunFolder | EventReader, on_skip: SkipHook | None = No
     stats.agents = dict(sorted(agents.items()))
     stats.purposes = dict(sorted(purposes.items()))
     stats.quality = measure(dialogues(reader))
-    stats.spend.close(scenario.budget if scenario else BudgetSpec())
+    stats.spend.close(spec.budget if spec else BudgetSpec())
     if scenario:
         start, covered = scenario.clock.start, scenario.clock.step * stats.ticks
         stats.sim_hours = covered / HOUR

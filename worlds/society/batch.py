@@ -33,10 +33,12 @@ from agents.sessions import SessionMachine
 from agents.seeding import stable_int
 from worlds.activities.hosted import stamped
 from worlds.eventlog import EventWriter
+from worlds.budget import Spend
 from worlds.events import (
     BatchUnitDone,
     Error,
     EventBase,
+    ModelCall,
     RunEnded,
     RunStarted,
     SessionEnded,
@@ -54,6 +56,8 @@ class BatchSummary(BaseModel):
     skipped: int = 0
     finished: int = 0
     pairs_failed: int = 0
+    #: The budget's reason, when the batch stopped starting units at it.
+    stopped: str = ""
     reasons: dict[str, int] = Field(default_factory=dict)
     counters: GatewayCounters = Field(default_factory=GatewayCounters)
 
@@ -69,7 +73,11 @@ def _first_difference(old: Any, new: Any, loc: Loc = ()) -> Loc | None:
 
 
 def open_batch(out_dir: Path, scenario: SocietyScenario | LoopBatchScenario) -> tuple[RunFolder, bool]:
-    """`<out>/<name>/`, new or to resume; a folder made from another scenario is an input error at its line."""
+    """`<out>/<name>/`, new or to resume; a folder made from another scenario is an input error at its line.
+
+    Only the budget may change between runs (a batch stopped by it goes on with a higher one); the folder
+    then records the new one.
+    """
     folder = RunFolder(out_dir / scenario.name)
     if not folder.scenario_path.exists():
         folder.path.mkdir(parents=True, exist_ok=True)
@@ -79,13 +87,15 @@ def open_batch(out_dir: Path, scenario: SocietyScenario | LoopBatchScenario) -> 
     stored = load_any(folder.scenario_path)
     if isinstance(stored, Scenario):
         raise problem_in_file(folder.scenario_path, ("society",), "this folder holds a world run, not a batch")
-    old, new = stored.model_dump(mode="json"), scenario.model_dump(mode="json")
+    old, new = stored.model_dump(mode="json", exclude={"budget"}), scenario.model_dump(mode="json", exclude={"budget"})
     if (loc := _first_difference(old, new)) is not None:
         value = old
         for part in loc:
             value = value.get(part) if isinstance(value, dict) else None
         raise problem_in_file(folder.scenario_path, loc, f"this batch folder was made from a different scenario "
                                                          f"(here {value!r}); use another --out folder")
+    if stored.budget != scenario.budget:
+        folder.write_scenario(scenario)
     if not folder.events_path.exists():
         folder.events_path.touch()
     return folder, True
@@ -127,20 +137,26 @@ async def run_session(setup: RoleplaySetup, gateway: ModelGateway, start: dateti
 class _Done(BaseModel):
     tasks: dict[str, list[str]] = Field(default_factory=dict)
     sessions: set[str] = Field(default_factory=set)
+    spent: Spend = Field(default_factory=Spend)
 
 
 def already_done(folder: RunFolder) -> _Done:
+    """What the folder's closed blocks hold: brainstormed tasks, finished sessions, and what their calls cost."""
     done = _Done()
-    for event in folder.reader().events({"tasks_brainstormed", "session_ended"}, complete_ticks_only=True):
+    for event in folder.reader().events({"tasks_brainstormed", "session_ended", "model_call"},
+                                        complete_ticks_only=True):
         if isinstance(event, TasksBrainstormed):
             done.tasks[f"{event.assistant_role}\n{event.user_role}"] = event.tasks
         elif isinstance(event, SessionEnded):
             done.sessions.add(event.session_id)
+        elif isinstance(event, ModelCall):
+            done.spent.add(event)
     return done
 
 
 class BatchRun:
-    """What every batch shares: its model (as the folder records it), cache, gateway, and a log of closed blocks."""
+    """What every batch shares: its model (as the folder records it), cache, gateway, a log of closed blocks,
+    and its budget, counted from the calls in those blocks (earlier runs' included)."""
 
     def __init__(self, scenario: SocietyScenario | LoopBatchScenario, out_dir: Path, model: str | Backend | None,
                  start: datetime) -> None:
@@ -154,6 +170,13 @@ class BatchRun:
         self.gateway = ModelGateway(self.backend, cache=self.cache)
         self.writer = EventWriter.reopen(self.folder.events_path)
         self.reasons: Counter[str] = Counter()
+        self.done = already_done(self.folder) if self.resuming else _Done()
+        self.stopped = ""
+
+    def out_of_budget(self) -> bool:
+        """Checked before a unit starts: once the budget is spent no unit starts (those under way finish)."""
+        self.stopped = self.stopped or self.scenario.budget.reached(self.done.spent) or ""
+        return bool(self.stopped)
 
     def file(self, unit: str, events: list[EventBase]) -> None:
         """One finished unit: its answers committed, then its events and the block's close, fsync'ed."""
@@ -161,6 +184,9 @@ class BatchRun:
         self.writer.write([*events, BatchUnitDone(tick=0, sim_time=self.start, unit=unit)])
         self.writer.sync()
         self.reasons.update(e.reason for e in events if isinstance(e, SessionEnded))
+        for event in events:
+            if isinstance(event, ModelCall):
+                self.done.spent.add(event)
 
     async def run(self, work: Callable[[], Awaitable[Any]], summary: BatchSummary) -> BatchSummary:
         """Open the log (once), do the work, and close the log saying how far it got, even when interrupted."""
@@ -171,13 +197,15 @@ class BatchRun:
                                                scenario=self.scenario.name, seed=self.scenario.seed,
                                                model=self.backend.name, until=self.start)])
             await work()
-            status = "completed"
+            status = "budget" if self.stopped else "completed"
         finally:
+            written = f"{summary.skipped + summary.finished} of {summary.planned} written"
             self.writer.write([RunEnded(tick=0, sim_time=self.start, status=status, ticks=0,
-                                        detail=f"{summary.skipped + summary.finished} of {summary.planned} written")])
+                                        detail=f"{self.stopped}; {written}" if self.stopped else written)])
             self.writer.close()
             self.cache.close()
         summary.reasons = dict(sorted(self.reasons.items()))
+        summary.stopped = self.stopped
         summary.counters = self.gateway.counters
         return summary
 
@@ -189,7 +217,7 @@ async def run_batch(
     """Run (or resume) the batch into `<out>/<name>/`; `on_progress(done, planned)` after every session."""
     society = scenario.society
     batch = BatchRun(scenario, out_dir, model, society.start)
-    done = already_done(batch.folder) if batch.resuming else _Done()
+    done = batch.done
     pairs = role_pairs(scenario)
     summary = BatchSummary(folder=batch.folder.path, planned=len(pairs) * society.tasks_per_pair)
     gateway, file = batch.gateway, batch.file
@@ -204,6 +232,8 @@ async def run_batch(
         scope = stamped(CallScope(seed=stable_int(scenario.seed, "tasks", key, bits=31), sink=records.append),
                         0, society.start, step, [])
         async with limit:
+            if batch.out_of_budget():
+                return []
             try:
                 tasks = await brainstorm(pair[1], pair[3], society.tasks_per_pair, gateway, scope)
             except ModelUnavailableError as exc:
@@ -218,6 +248,8 @@ async def run_batch(
 
     async def session(setup: RoleplaySetup) -> None:
         async with limit:
+            if batch.out_of_budget():
+                return
             events = await run_session(setup, gateway, society.start, step)
         file(setup.session_id, events)
         summary.finished += 1
@@ -226,6 +258,8 @@ async def run_batch(
 
     async def pair_work(pair: tuple[int, str, int, str]) -> None:
         tasks = await tasks_for(pair)
+        if batch.stopped and not tasks:  # never brainstormed: its sessions stay planned for the next run
+            return
         summary.planned -= society.tasks_per_pair - len(tasks)
         setups = [session_setup(scenario, pair, n, task) for n, task in enumerate(tasks, 1)]
         summary.skipped += sum(1 for s in setups if s.session_id in done.sessions)
