@@ -17,7 +17,7 @@ from agents.gateway import ModelGateway, build_backend
 from agents.loops.consistency import SelfConsistency, SelfConsistencySetup
 from worlds.loopbatch import LoopInput
 from worlds.scenario import read_jsonl
-from worlds.society.batch import run_machine
+from worlds.society.units import run_machine
 
 DATA = Path(__file__).resolve().parent.parent / "scenarios" / "data" / "arithmetic.jsonl"
 

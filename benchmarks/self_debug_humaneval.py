@@ -14,7 +14,7 @@ from report import emit
 from agents.gateway import ModelGateway, build_backend
 from agents.loops.debug import SelfDebug, SelfDebugSetup
 from agents.loops.sandbox import SandboxLimits
-from worlds.society.batch import run_machine
+from worlds.society.units import run_machine
 
 
 def problems(n: int) -> list[dict]:

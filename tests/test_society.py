@@ -24,7 +24,8 @@ from worlds.events import WALL_CLOCK_FIELDS, EventBase
 from worlds.runfolder import RunFolder
 from worlds.scenario import SocietyScenario, load_any, parse_any, parse_scenario
 from worlds.society import batch as batch_module
-from worlds.society.batch import BatchSummary, run_batch, run_session, session_setup
+from worlds.society.batch import BatchSummary, run_batch
+from worlds.society.units import run_session, session_setup
 
 #: Poet is on both sides, so Poet-with-Poet is skipped: three pairs, up to two tasks each.
 SOCIETY = """\

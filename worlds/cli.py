@@ -30,6 +30,7 @@ from rich.table import Table
 from agents.gateway.errors import ModelServerDownError
 from memory.errors import InputError
 from worlds.budget import SpendReport, flag_for
+from worlds.cluster import RaySpec
 from worlds.clock import Clock
 from worlds.corpus.card import dialogue_kinds
 from worlds.corpus.quality import QualityReport
@@ -195,11 +196,17 @@ def run(
                                                                "model calls (a batch: start no unit past it; "
                                                                "overrides budget.max_calls; 0: no limit).")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=0, help="The same for prompt + completion tokens.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="A batch: run its units as Ray tasks on this many "
+                                                             "cores of this machine.")] = None,
+    ray_address: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS",
+                                                    help="A batch: run its units as Ray tasks on this cluster "
+                                                         "(ray://HOST:10001 or auto).")] = None,
 ) -> None:
     """Run a scenario into a new run folder, with a progress bar over simulated time.
 
     A batch (a scenario with `society:` or `loops:`) runs into `OUT/NAME/` instead, and the same
-    command resumes it there, skipping every session already written.
+    command resumes it there, skipping every session already written; with --workers or --ray its
+    units run as Ray tasks.
     """
     loaded = load_any(scenario)
     if edits and fork is None:
@@ -208,13 +215,18 @@ def run(
     if isinstance(loaded, SocietyScenario | LoopBatchScenario):
         if until or replay or embeddings or fork:
             raise InputError("--until, --replay, --fork and --embeddings apply to world runs, not to a batch")
+        if ray_address is not None and workers is not None:
+            raise InputError("--workers sizes Ray on this machine; a cluster given with --ray brings its own")
+        cluster = RaySpec(address=ray_address, workers=workers) if ray_address or workers else None
         loaded = loaded.model_copy(update={"seed": seed}) if seed is not None else loaded
         loaded = loaded.model_copy(update={"budget": loaded.budget.with_limits(max_calls, max_tokens)})
         if isinstance(loaded, SocietyScenario):
-            _run_batch(loaded, out_dir, model)
+            _run_batch(loaded, out_dir, model, cluster)
         else:
-            _run_loop_batch(loaded, scenario, out_dir, model)
+            _run_loop_batch(loaded, scenario, out_dir, model, cluster)
         return
+    if workers is not None or ray_address is not None:
+        raise InputError("--workers and --ray run a batch's units as Ray tasks; for world runs use simulacra sweep")
     if fork is not None:
         if model or embeddings or seed is not None or replay or limited:
             raise InputError("--fork runs with its parent's model, embeddings, seed and budget: leave out --model, "
@@ -304,27 +316,36 @@ async def _run_with_progress(
             loop.remove_signal_handler(signal.SIGINT)
 
 
-def _run_batch(scenario: SocietyScenario, out_dir: Path, model: str | None) -> None:
+def _where(cluster: RaySpec | None) -> str:
+    """Where a batch's units run, for its first line."""
+    if cluster is None:
+        return "in this process"
+    return f"as Ray tasks on {cluster.address}" if cluster.address else f"as Ray tasks on {cluster.workers} cores"
+
+
+def _run_batch(scenario: SocietyScenario, out_dir: Path, model: str | None, cluster: RaySpec | None) -> None:
     society = scenario.society
     pairs = len(role_pairs(scenario))
     err.print(f"[bold]simulacra[/bold] {scenario.name}: role-play batch, {len(society.assistant_roles.names)} assistant "
               f"× {len(society.user_roles.names)} user roles, {society.tasks_per_pair} tasks per pair, "
-              f"{society.concurrency} sessions at once → {out_dir / scenario.name}", highlight=False)
+              f"{society.concurrency} sessions at once, {_where(cluster)} → {out_dir / scenario.name}", highlight=False)
     _batch_with_progress("sessions", pairs * society.tasks_per_pair, out_dir / scenario.name,
-                         lambda progress: run_batch(scenario, out_dir, model, on_progress=progress),
+                         lambda progress: run_batch(scenario, out_dir, model, on_progress=progress, cluster=cluster),
                          extra=lambda s: [("role pairs without tasks", s.pairs_failed)])
 
 
-def _run_loop_batch(scenario: LoopBatchScenario, path: Path, out_dir: Path, model: str | None) -> None:
+def _run_loop_batch(scenario: LoopBatchScenario, path: Path, out_dir: Path, model: str | None,
+                    cluster: RaySpec | None) -> None:
     spec = scenario.loops
     rows = batch_inputs(scenario, path)  # every bad input line is reported before anything starts
     unit = "tasks kept" if spec.type == "self_instruct" else "sessions"
     source = f"growing {spec.target} tasks from {len(spec.seeds) or 175} seeds" if spec.type == "self_instruct" \
         else f"{len(rows)} sessions, one per line of {spec.input}"
-    err.print(f"[bold]simulacra[/bold] {scenario.name}: {spec.type} batch, {source}, {spec.concurrency} at once → "
-              f"{out_dir / scenario.name}", highlight=False)
+    err.print(f"[bold]simulacra[/bold] {scenario.name}: {spec.type} batch, {source}, {spec.concurrency} at once, "
+              f"{_where(cluster)} → {out_dir / scenario.name}", highlight=False)
     _batch_with_progress(unit, 0, out_dir / scenario.name,
-                         lambda progress: run_loop_batch(scenario, path, out_dir, model, on_progress=progress))
+                         lambda progress: run_loop_batch(scenario, path, out_dir, model, on_progress=progress,
+                                                         cluster=cluster))
 
 
 def _batch_with_progress(unit: str, total: int, folder: Path, start, extra=lambda summary: []) -> None:
@@ -345,6 +366,8 @@ def _batch_with_progress(unit: str, total: int, folder: Path, start, extra=lambd
     table.add_column("count", justify="right")
     for label, value in ((f"{unit} planned", summary.planned), ("already done (skipped)", summary.skipped),
                          ("finished now", summary.finished), *extra(summary),
+                         *((("units failed (tried again next time)", summary.units_failed),) if summary.units_failed
+                           else ()),
                          *((f"ended: {reason}", n) for reason, n in summary.reasons.items()),
                          ("model calls", c.calls), ("retries", c.retries), ("repairs", c.repairs),
                          ("fallbacks", c.fallbacks)):
@@ -354,6 +377,10 @@ def _batch_with_progress(unit: str, total: int, folder: Path, start, extra=lambd
         out.print(f"[yellow]stopped by its budget[/yellow] ({escape(summary.stopped)}); the same command with a higher "
                   f"{flag_for(summary.stopped)} N carries on (0 lifts the limit)", highlight=False)
     out.print(f"next:\n  simulacra harvest {summary.folder} --format openai -o corpus.jsonl", highlight=False)
+    if summary.units_failed:
+        err.print(f"[red]{summary.units_failed} unit(s) failed[/red] (the `error` records in {summary.folder}/"
+                  "events.jsonl say why): run the same command again to retry them", highlight=False)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 def _print_run_summary(summary: RunSummary, total: int) -> None:

@@ -16,14 +16,18 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from agents.gateway import ModelGateway
 from agents.gateway.backends.base import Backend
 from agents.loops import Loop
 from agents.loops.instruct import SelfInstruct
 from agents.seeding import stable_int
+from worlds.cluster import RaySpec
+from worlds.events import EventBase
 from worlds.runfolder import write_atomically
 from worlds.scenario import LoopBatchScenario, Problem, ScenarioError, problem_in_file, read_jsonl
 from worlds.sessions import loop_from_spec
-from worlds.society.batch import BatchRun, BatchSummary, run_machine
+from worlds.society.batch import BatchRun, BatchSummary
+from worlds.society.units import FileBlock, run_machine
 
 POOL_FILE = "pool.jsonl"
 CHECKPOINT = Path("checkpoints") / "self_instruct.json"
@@ -88,24 +92,53 @@ def loop_for_row(scenario: LoopBatchScenario, session_id: str, row: LoopInput) -
     return loop_from_spec(session_id, spec, seed, task=row.text)
 
 
+class RowsUnit(BaseModel):
+    """A slice of the input lines, one session each: the unit a loop batch hands a Ray task."""
+
+    scenario: LoopBatchScenario
+    rows: list[tuple[str, LoopInput]]
+
+    @property
+    def name(self) -> str:
+        return f"rows:{self.rows[0][0]}..{self.rows[-1][0]}"
+
+    @property
+    def concurrency(self) -> int:
+        return self.scenario.loops.concurrency
+
+    async def run(self, gateway: ModelGateway, file: FileBlock, may_start: Callable[[], bool],
+                  limit: asyncio.Semaphore) -> None:
+        spec = self.scenario.loops
+        step = timedelta(minutes=spec.minutes_per_message)
+
+        async def one(session_id: str, row: LoopInput) -> None:
+            async with limit:
+                if not may_start():
+                    return
+                events = await run_machine(loop_for_row(self.scenario, session_id, row), gateway, spec.start, step)
+            file(session_id, events)
+
+        await asyncio.gather(*(one(session_id, row) for session_id, row in self.rows))
+
+
 async def run_loop_batch(
     scenario: LoopBatchScenario, scenario_path: Path, out_dir: Path, model: str | Backend | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None, cluster: RaySpec | None = None,
 ) -> BatchSummary:
-    """Run (or resume) the batch into `<out>/<name>/`; `on_progress(done, planned)` after every unit."""
+    """Run (or resume) the batch into `<out>/<name>/`, here or (given a cluster) `concurrency` lines per Ray task;
+    `on_progress(done, planned)` after every unit."""
     spec = scenario.loops
+    if cluster is not None and spec.type == "self_instruct":
+        raise problem_in_file(scenario_path, ("loops", "type"), "Self-Instruct grows one pool round by round, "
+                                                                "which cannot be split across Ray tasks: run it "
+                                                                "without --workers and --ray")
     rows = batch_inputs(scenario, scenario_path)
     batch = BatchRun(scenario, out_dir, model, spec.start)
-    done = batch.done.sessions
-    summary = BatchSummary(folder=batch.folder.path, planned=spec.target if spec.type == "self_instruct" else len(rows))
-    step = timedelta(minutes=spec.minutes_per_message)
-    limit = asyncio.Semaphore(spec.concurrency)
+    todo = [(session_id, row) for session_id, row in rows if session_id not in batch.done.sessions]
+    summary = BatchSummary(folder=batch.folder.path, planned=spec.target if spec.type == "self_instruct" else len(rows),
+                           skipped=len(rows) - len(todo))
 
-    async def one(session_id: str, row: LoopInput) -> None:
-        async with limit:
-            if batch.out_of_budget():
-                return
-            events = await run_machine(loop_for_row(batch.scenario, session_id, row), batch.gateway, spec.start, step)
+    def file(session_id: str, events: list[EventBase]) -> None:
         batch.file(session_id, events)
         summary.finished += 1
         if on_progress is not None:
@@ -115,10 +148,11 @@ async def run_loop_batch(
         if spec.type == "self_instruct":
             await _grow_pool(batch, summary, on_progress)
             return
-        summary.skipped = sum(1 for session_id, _ in rows if session_id in done)
         if on_progress is not None:
             on_progress(summary.skipped, summary.planned)
-        await asyncio.gather(*(one(session_id, row) for session_id, row in rows if session_id not in done))
+        size = len(todo) if cluster is None else spec.concurrency
+        units = [RowsUnit(scenario=batch.scenario, rows=todo[i:i + size]) for i in range(0, len(todo), size)]
+        await batch.run_units(units, file, spec.concurrency, cluster)
 
     return await batch.run(work, summary)
 

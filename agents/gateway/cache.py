@@ -6,10 +6,20 @@ import sqlite3
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel
+
 from agents.gateway.types import ModelReply
 
 #: read_write serves hits and records misses; replay serves hits and refuses to call a model.
 CacheMode = Literal["read_write", "replay"]
+
+
+class CachedAnswer(BaseModel):
+    """One cache row as it travels between processes; `reply` is the stored `ModelReply` JSON."""
+
+    key: str
+    model: str
+    reply: str
 
 
 class RequestCache:
@@ -45,6 +55,18 @@ class RequestCache:
             (key, model, reply.model_dump_json()),
         )
         self._put.add(key)
+
+    def entries(self) -> list[CachedAnswer]:
+        """Every answer this cache holds: what a batch's worker hands back to the batch's own cache."""
+        rows = self._db.execute("SELECT key, model, reply FROM replies WHERE inherited = 0").fetchall()
+        return [CachedAnswer(key=key, model=model, reply=reply) for key, model, reply in rows]
+
+    def add(self, entries: list[CachedAnswer]) -> None:
+        """Answers another process recorded, kept as this run's own (it paid for them)."""
+        self._db.executemany("INSERT OR REPLACE INTO replies (key, model, reply, inherited) VALUES (?, ?, ?, 0)",
+                             [(e.key, e.model, e.reply) for e in entries])
+        if entries:
+            self._was_empty = False
 
     def commit(self) -> None:
         """Make every answer so far durable; one commit a tick costs far less than one a call."""

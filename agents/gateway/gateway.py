@@ -50,6 +50,11 @@ class GatewayCounters(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
+    def merge(self, other: GatewayCounters) -> None:
+        """Add another gateway's totals (a batch's worker) to these."""
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 class ModelGateway:
     """Every model call in simulacra goes through one of these, one per backend."""

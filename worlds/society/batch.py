@@ -11,29 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.gateway import (
-    CallScope,
-    GatewayCounters,
-    ModelGateway,
-    ModelUnavailableError,
-    RequestCache,
-    build_backend,
-)
+from agents.gateway import GatewayCounters, ModelGateway, RequestCache, build_backend
 from agents.gateway.backends.base import Backend
-from agents.roleplay.session import RoleplaySession
-from agents.roleplay.setup import CriticSetup, RoleCard, RoleplaySetup
-from agents.roleplay.tasks import brainstorm
-from agents.sessions import SessionMachine
-from agents.seeding import stable_int
-from worlds.activities.hosted import stamped
-from worlds.eventlog import EventWriter
 from worlds.budget import Spend
+from worlds.cluster import RaySpec, each_as_task, ray_started
+from worlds.eventlog import EventWriter
 from worlds.events import (
     BatchUnitDone,
     Error,
@@ -46,6 +34,7 @@ from worlds.events import (
 )
 from worlds.runfolder import RunFolder
 from worlds.scenario import Loc, LoopBatchScenario, Scenario, SocietyScenario, load_any, problem_in_file
+from worlds.society.units import BatchUnit, FileBlock, PairUnit, RolePair, UnitOutcome, pair_key, run_remote
 
 
 class BatchSummary(BaseModel):
@@ -58,6 +47,8 @@ class BatchSummary(BaseModel):
     pairs_failed: int = 0
     #: The budget's reason, when the batch stopped starting units at it.
     stopped: str = ""
+    #: Units run as Ray tasks that failed or lost their worker (their unwritten sessions run again next time).
+    units_failed: int = 0
     reasons: dict[str, int] = Field(default_factory=dict)
     counters: GatewayCounters = Field(default_factory=GatewayCounters)
 
@@ -101,37 +92,12 @@ def open_batch(out_dir: Path, scenario: SocietyScenario | LoopBatchScenario) -> 
     return folder, True
 
 
-def role_pairs(scenario: SocietyScenario) -> list[tuple[int, str, int, str]]:
+def role_pairs(scenario: SocietyScenario) -> list[RolePair]:
     """Every (assistant index, role, user index, role), assistant-major, skipping a role paired with itself."""
     society = scenario.society
     return [(a, assistant, u, user)
             for a, assistant in enumerate(society.assistant_roles.names, 1)
             for u, user in enumerate(society.user_roles.names, 1) if assistant != user]
-
-
-def session_setup(scenario: SocietyScenario, pair: tuple[int, str, int, str], number: int, task: str) -> RoleplaySetup:
-    """One session's self-contained inputs; its id names the pair and the task, so re-runs find it."""
-    a, assistant, u, user = pair
-    session_id = f"a{a:03d}-u{u:03d}-t{number:02d}"
-    society = scenario.society
-    critic = CriticSetup(**society.critic.model_dump()) if society.critic else None
-    return RoleplaySetup(session_id=session_id, seed=stable_int(scenario.seed, session_id, bits=31),
-                         assistant=RoleCard(role=assistant), user=RoleCard(role=user), task=task, critic=critic,
-                         **society.session.model_dump())
-
-
-async def run_machine(machine: SessionMachine, gateway: ModelGateway, start: datetime, step: timedelta,
-                      messages: int = 10**9) -> list[EventBase]:
-    """Advance a session by up to `messages` messages (by default to its end); its events, stamped from `start`."""
-    events: list[EventBase] = []
-    scope = stamped(CallScope(seed=machine.setup.seed, sink=events.append), 0, start, step, [])
-    await machine.advance(gateway, scope, messages)
-    return events
-
-
-async def run_session(setup: RoleplaySetup, gateway: ModelGateway, start: datetime, step: timedelta) -> list[EventBase]:
-    """One whole session, as the events it leaves: the unit a batch (or a cluster) schedules."""
-    return await run_machine(RoleplaySession(setup), gateway, start, step, setup.max_messages)
 
 
 class _Done(BaseModel):
@@ -161,6 +127,8 @@ class BatchRun:
     def __init__(self, scenario: SocietyScenario | LoopBatchScenario, out_dir: Path, model: str | Backend | None,
                  start: datetime) -> None:
         self.backend = build_backend(model if model is not None else scenario.models.default)
+        #: What a Ray worker builds its own backend from (None for a Backend object, which cannot travel).
+        self.model_spec = scenario.models.default if model is None else model if isinstance(model, str) else None
         if isinstance(model, str):  # the folder records the spec it ran with; a resume must give the same
             scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": model})})
         self.scenario = scenario
@@ -172,6 +140,7 @@ class BatchRun:
         self.reasons: Counter[str] = Counter()
         self.done = already_done(self.folder) if self.resuming else _Done()
         self.stopped = ""
+        self.units_failed = 0
 
     def out_of_budget(self) -> bool:
         """Checked before a unit starts: once the budget is spent no unit starts (those under way finish)."""
@@ -187,6 +156,36 @@ class BatchRun:
         for event in events:
             if isinstance(event, ModelCall):
                 self.done.spent.add(event)
+
+    def may_start(self) -> bool:
+        return not self.out_of_budget()
+
+    async def run_units(self, units: list[BatchUnit], file: FileBlock, concurrency: int,
+                        cluster: RaySpec | None) -> None:
+        """Every unit here (at most `concurrency` sessions at once, on this gateway) or, given a cluster, each as a
+        Ray task; either way `file` gets each finished block, and only this process writes the log and cache."""
+        if not units:
+            return
+        if cluster is None:
+            limit = asyncio.Semaphore(concurrency)
+            await asyncio.gather(*(unit.run(self.gateway, file, self.may_start, limit) for unit in units))
+            return
+        if self.model_spec is None:
+            raise TypeError("a batch on Ray builds its model in each worker: give the model as a spec string")
+
+        def returned(unit: BatchUnit, outcome: UnitOutcome | None, lost: str) -> None:
+            if outcome is not None:
+                self.cache.add(outcome.answers)
+                self.gateway.counters.merge(outcome.counters)
+                for block in outcome.blocks:
+                    file(block.unit, block.events)
+            if why := lost or (outcome.error if outcome else ""):
+                self.units_failed += 1
+                self.file(f"failed:{unit.name}", [Error(tick=0, sim_time=self.start, detail=why, message=f"unit "
+                          f"{unit.name} stopped short; what it left unwritten is tried again on the next run")])
+
+        with ray_started(cluster) as ray:
+            each_as_task(ray, cluster, run_remote, units, (self.model_spec,), returned, self.may_start)
 
     async def run(self, work: Callable[[], Awaitable[Any]], summary: BatchSummary) -> BatchSummary:
         """Open the log (once), do the work, and close the log saying how far it got, even when interrupted."""
@@ -205,66 +204,45 @@ class BatchRun:
             self.writer.close()
             self.cache.close()
         summary.reasons = dict(sorted(self.reasons.items()))
-        summary.stopped = self.stopped
+        summary.stopped, summary.units_failed = self.stopped, self.units_failed
         summary.counters = self.gateway.counters
         return summary
 
 
 async def run_batch(
     scenario: SocietyScenario, out_dir: Path, model: str | Backend | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None, cluster: RaySpec | None = None,
 ) -> BatchSummary:
-    """Run (or resume) the batch into `<out>/<name>/`; `on_progress(done, planned)` after every session."""
+    """Run (or resume) the batch into `<out>/<name>/`, here or (given a cluster) one role pair per Ray task;
+    `on_progress(done, planned)` after every session."""
     society = scenario.society
     batch = BatchRun(scenario, out_dir, model, society.start)
     done = batch.done
     pairs = role_pairs(scenario)
-    summary = BatchSummary(folder=batch.folder.path, planned=len(pairs) * society.tasks_per_pair)
-    gateway, file = batch.gateway, batch.file
-    step = timedelta(minutes=society.minutes_per_message)
-    limit = asyncio.Semaphore(society.concurrency)
+    summary = BatchSummary(folder=batch.folder.path, planned=len(pairs) * society.tasks_per_pair,
+                           skipped=len(done.sessions))
+    units = [PairUnit(scenario=batch.scenario, pair=pair, tasks=done.tasks.get(pair_key(pair)),
+                      written={s for s in done.sessions if s.startswith(f"a{pair[0]:03d}-u{pair[2]:03d}-")})
+             for pair in pairs]
+    summary.planned -= sum(society.tasks_per_pair - len(u.tasks) for u in units if u.tasks is not None)
 
-    async def tasks_for(pair: tuple[int, str, int, str]) -> list[str]:
-        key = f"{pair[1]}\n{pair[3]}"
-        if key in done.tasks:
-            return done.tasks[key]
-        records: list[Any] = []
-        scope = stamped(CallScope(seed=stable_int(scenario.seed, "tasks", key, bits=31), sink=records.append),
-                        0, society.start, step, [])
-        async with limit:
-            if batch.out_of_budget():
-                return []
-            try:
-                tasks = await brainstorm(pair[1], pair[3], society.tasks_per_pair, gateway, scope)
-            except ModelUnavailableError as exc:
-                file(f"tasks:{key}", [*records, Error(tick=0, sim_time=society.start, message=f"no tasks for "
-                     f"{pair[1]} and {pair[3]}; the pair is skipped and tried again on the next run", detail=str(exc))])
-                summary.pairs_failed += 1
-                return []
-        file(f"tasks:{key}", [*records, TasksBrainstormed(tick=0, sim_time=society.start, assistant_role=pair[1],
-                                                          user_role=pair[3], requested=society.tasks_per_pair,
-                                                          tasks=tasks)])
-        return tasks
-
-    async def session(setup: RoleplaySetup) -> None:
-        async with limit:
-            if batch.out_of_budget():
-                return
-            events = await run_session(setup, gateway, society.start, step)
-        file(setup.session_id, events)
-        summary.finished += 1
+    def progress() -> None:
         if on_progress is not None:
             on_progress(summary.skipped + summary.finished, summary.planned)
 
-    async def pair_work(pair: tuple[int, str, int, str]) -> None:
-        tasks = await tasks_for(pair)
-        if batch.stopped and not tasks:  # never brainstormed: its sessions stay planned for the next run
-            return
-        summary.planned -= society.tasks_per_pair - len(tasks)
-        setups = [session_setup(scenario, pair, n, task) for n, task in enumerate(tasks, 1)]
-        summary.skipped += sum(1 for s in setups if s.session_id in done.sessions)
-        if on_progress is not None:
-            on_progress(summary.skipped + summary.finished, summary.planned)
-        await asyncio.gather(*(session(s) for s in setups if s.session_id not in done.sessions))
+    def file(unit: str, events: list[EventBase]) -> None:
+        batch.file(unit, events)
+        if not unit.startswith("tasks:"):
+            summary.finished += 1
+        elif brainstormed := [e for e in events if isinstance(e, TasksBrainstormed)]:
+            summary.planned -= society.tasks_per_pair - len(brainstormed[0].tasks)
+        else:
+            summary.pairs_failed += 1
+            summary.planned -= society.tasks_per_pair
+        progress()
 
-    return await batch.run(lambda: asyncio.gather(*(pair_work(pair) for pair in pairs)), summary)
+    async def work() -> None:
+        progress()
+        await batch.run_units([u for u in units if u.has_work], file, society.concurrency, cluster)
+
+    return await batch.run(work, summary)

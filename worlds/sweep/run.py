@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from worlds.cluster import RaySpec, each_as_task, ray_started
 from worlds.sweep.plan import SweepSpec, SweepUnit
 from worlds.sweep.unit import UnitResult, run_unit
 
@@ -48,34 +48,23 @@ def run_sweep(spec: SweepSpec, units: list[SweepUnit], out_dir: Path, address: s
               workers: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> SweepSummary:
     """Run every unit not done yet as a Ray task; a unit that fails, or whose worker dies past its retries, is
     reported and the others go on. Results are appended to `sweep.jsonl` (and fsynced) as they arrive."""
-    import ray  # a second or two to import: only when a sweep runs
-
     folder = out_dir / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     done = finished_units(folder)
     todo = [u for u in units if u.id not in done]
     results: dict[str, UnitResult] = {}
     if todo:
-        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.ERROR, ignore_reinit_error=True)
-        try:
-            task = ray.remote(num_cpus=1, max_retries=spec.retries)(run_unit)
-            pending = {task.remote(unit, str(folder.resolve())): unit for unit in todo}
-            with (folder / RESULTS_FILE).open("a") as log:
-                while pending:
-                    (ready,), _ = ray.wait(list(pending), num_returns=1)
-                    unit = pending.pop(ready)
-                    try:
-                        result = ray.get(ready)
-                    except ray.exceptions.RayError as exc:  # the worker died, past its retries
-                        result = UnitResult(id=unit.id, status="failed", error=f"worker lost: {type(exc).__name__}")
-                    results[unit.id] = result
-                    log.write(result.model_dump_json() + "\n")
-                    log.flush()
-                    os.fsync(log.fileno())
-                    if on_progress is not None:
-                        on_progress(len(results), len(todo))
-        finally:
-            ray.shutdown()
+        cluster = RaySpec(address=address, workers=workers, retries=spec.retries)
+        with ray_started(cluster) as ray, (folder / RESULTS_FILE).open("a") as log:
+
+            def keep(unit: SweepUnit, result: UnitResult | None, lost: str) -> None:
+                results[unit.id] = result or UnitResult(id=unit.id, status="failed", error=lost)
+                log.write(results[unit.id].model_dump_json() + "\n")
+                log.flush()
+                os.fsync(log.fileno())
+                if on_progress is not None:
+                    on_progress(len(results), len(todo))
+
+            each_as_task(ray, cluster, run_unit, todo, (str(folder.resolve()),), keep)
     return SweepSummary(folder=folder, planned=len(units), skipped=len(units) - len(todo),
                         results=[results[u.id] for u in todo])
