@@ -21,6 +21,7 @@ from timed_backend import Timed
 from worlds.events import ModelCall, SessionEnded, SessionMessage, SessionStarted
 from worlds.runfolder import RunFolder
 from worlds.scenario import SocietyScenario, read_role_list
+from worlds.cluster import RaySpec
 from worlds.society.batch import run_batch
 
 #: Recent messages shown word for word (the default), and a window that holds any whole transcript here.
@@ -59,6 +60,25 @@ def embedded_batch(sessions: int, messages: int, window: int) -> SocietyScenario
                         "stop_on_repetition": False},
         },
     })
+
+
+def on_ray(pairs: int, tasks: int, messages: int, fake: str, workers: int | None) -> dict:
+    """The same kind of batch in this process (`workers` None) or as Ray tasks, one role pair each: sessions per
+    minute, Ray's start included."""
+    scenario = batch(pairs, messages, WINDOW, 64).model_copy(deep=True)
+    scenario.society.tasks_per_pair = tasks
+    arrivals: list[tuple[float, int]] = []
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        summary = asyncio.run(run_batch(scenario, Path(out), fake, cluster=RaySpec(workers=workers) if workers else None,
+                                        on_progress=lambda done, _: arrivals.append((time.perf_counter(), done))))
+        wall = time.perf_counter() - started
+    assert summary.units_failed == 0
+    first = next((at, done) for at, done in arrivals if done > 0)  # the first session back: Ray is up
+    return {"workers": workers or "in-process", "sessions": summary.finished, "wall_s": round(wall, 2),
+            "first_session_s": round(first[0] - started, 2),
+            "sessions_per_min": round(60 * summary.finished / wall, 1),
+            "sessions_per_min_steady": round(60 * (summary.finished - first[1]) / (arrivals[-1][0] - first[0]), 1)}
 
 
 def dialogue(result: dict) -> dict:
@@ -116,6 +136,8 @@ def main() -> None:
                         help="Length of the fake's free-text replies (CAMEL's messages average about 45 words).")
     parser.add_argument("--embedded", type=int, default=0, metavar="N",
                         help="Also run N sessions of 12 messages on the embedded model, bounded and whole (slow).")
+    parser.add_argument("--ray-pairs", type=int, default=40, metavar="N",
+                        help="Role pairs (one Ray task each) of the Ray comparison; 0 leaves it out.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -152,6 +174,12 @@ def main() -> None:
                                                     "bounded": tokens(long_bounded, curve=False),
                                                     "whole_transcript": tokens(long_whole, curve=False)},
     }
+    if args.ray_pairs:
+        runs = [on_ray(args.ray_pairs, 10, args.messages, fake, workers) for workers in (None, 1, 2)]
+        result["ray"] = {"pairs": args.ray_pairs, "tasks_per_pair": 10, "runs": runs,
+                         "speedup_2_vs_1_worker": round(runs[2]["sessions_per_min"] / runs[1]["sessions_per_min"], 2),
+                         "speedup_2_workers_vs_in_process": round(runs[2]["sessions_per_min"]
+                                                                  / runs[0]["sessions_per_min"], 2)}
     if args.embedded:
         result["embedded_dialogue"] = {
             f"window_{WINDOW}": dialogue(run(embedded_batch(args.embedded, 12, WINDOW), "embedded")),
