@@ -3,21 +3,16 @@ carries on, and the finished batch holds the sessions an unlimited one would hav
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
 
 from tests.test_loop_batch import _batch_files
-from tests.test_society import SOCIETY, _transcripts
+from tests.test_society import SOCIETY, _log, _transcripts
 from worlds.cli import app
 from worlds.runfolder import RunFolder
 from worlds.stats import compute_stats
-
-
-def _log(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
 
 
 def _paid(records: list[dict[str, Any]]) -> int:

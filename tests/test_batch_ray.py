@@ -4,8 +4,9 @@ driver alone writes the log and cache, a failing unit is reported while the rest
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import re
+import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.test_loop_batch import _batch_files
-from tests.test_society import SOCIETY
+from tests.test_society import SOCIETY, _log
 from worlds.cli import app
 from worlds.cluster import RaySpec
 from worlds.events import WALL_CLOCK_FIELDS
@@ -23,12 +24,8 @@ from worlds.society import batch as batch_module
 from worlds.society.batch import run_batch
 from worlds.society.units import BatchUnit, UnitOutcome, run_remote
 
-#: Besides the machine's fields, where a session's calls were answered differs: a worker starts on an empty cache.
+#: Besides the machine's fields, a record's place in the log: blocks are written in the order they finish.
 IGNORED = WALL_CLOCK_FIELDS | {"seq"}
-
-
-def _log(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
 
 
 def _by_session(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -116,3 +113,56 @@ def test_ray_options_are_refused_where_they_cannot_apply(tmp_path: Path) -> None
     town = Path(__file__).resolve().parents[1] / "scenarios" / "valentines.yaml"
     world = _run(town, tmp_path / "out", "--workers", "2")
     assert world.exit_code == 2 and "for world runs use simulacra sweep" in world.stderr
+
+
+def test_a_budget_on_ray_stops_handing_out_pairs_and_a_higher_limit_finishes(tmp_path: Path) -> None:
+    path = tmp_path / "society.yaml"
+    path.write_text(SOCIETY)
+    assert _run(path, tmp_path / "here").exit_code == 0
+    total = sum(1 for r in _log(tmp_path / "here" / "society") if r["kind"] == "model_call")
+    exact = _run(path, tmp_path / "exact", "--workers", "2", "--max-calls", str(total))
+    assert exact.exit_code == 0 and _log(tmp_path / "exact" / "society")[-1]["status"] == "completed", \
+        "a budget spent by the last unit stops nothing"
+    (tmp_path / "one.yaml").write_text(SOCIETY.replace(
+        "assistant_roles: {names: [Poet, Chef]}", "assistant_roles: {names: [Poet, Chef, Baker, Judge, Nurse]}"))
+    # 9 pairs, at most 4 handed out at once on 2 cores: the first pair's calls spend the limit of 1.
+    stopped = _run(tmp_path / "one.yaml", tmp_path / "ray", "--workers", "2", "--max-calls", "1")
+    folder = tmp_path / "ray" / "society"
+    assert stopped.exit_code == 0 and "stopped by its budget" in stopped.stdout
+    assert _log(folder)[-1]["status"] == "budget"
+    started = {r["unit"] for r in _log(folder) if r["kind"] == "batch_unit" and r["unit"].startswith("tasks:")}
+    assert 1 <= len(started) <= 4
+    assert _run(tmp_path / "one.yaml", tmp_path / "ray", "--workers", "2", "--max-calls", "0").exit_code == 0
+    assert _log(folder)[-1]["status"] == "completed"
+    tasks = [r for r in _log(folder) if r["kind"] == "tasks_brainstormed"]
+    assert len(tasks) == 9 and len({(t["assistant_role"], t["user_role"]) for t in tasks}) == 9
+
+
+def test_ctrl_c_stops_a_batch_on_ray_with_what_finished_written(tmp_path: Path) -> None:
+    text = SOCIETY.replace("assistant_roles: {names: [Poet, Chef]}",
+                           "assistant_roles: {names: [Poet, Chef, Baker, Judge, Nurse, Tailor]}")
+
+    def interrupt(done: int, planned: int) -> None:
+        if done >= 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(run_batch(parse_any(text), tmp_path, cluster=RaySpec(workers=1), on_progress=interrupt))
+    records = _log(tmp_path / "society")
+    assert records[-1]["kind"] == "run_ended" and records[-1]["status"] == "interrupted"
+    assert 1 <= sum(1 for r in records if r["kind"] == "session_ended") < 10
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is put back"
+
+
+def test_the_cli_counts_a_failed_unit_and_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(unit: BatchUnit, model: str) -> UnitOutcome:
+        return UnitOutcome(error="RuntimeError: nothing works") if unit.name == "pair:a001-u002" \
+            else run_remote(unit, model)
+
+    monkeypatch.setattr(batch_module, "run_remote", fails)
+    path = tmp_path / "society.yaml"
+    path.write_text(SOCIETY)
+    result = _run(path, tmp_path, "--workers", "2")
+    assert result.exit_code == 1 and "1 unit(s) failed" in result.stderr
+    assert re.search(r"units failed \(tried again next time\)\s*│\s*1\s*│", result.stdout)
+    assert _log(tmp_path / "society")[-1]["detail"].endswith("; 1 unit(s) failed")

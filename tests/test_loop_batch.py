@@ -189,3 +189,13 @@ def test_harvest_leaves_out_failed_ends_failing_code_and_placeholders(tmp_path: 
     assert loop_pairs(*failing, keep) == [] and loop_pairs(*failing, LoopHarvestOptions(failing_code=True))
     assert loop_pairs(*session("self_refine", "model_failure", ["Task", "Draft"], {}), keep) == []
     assert loop_pairs(*session("self_refine", "max_iterations", ["Task", "(nothing)"], {}), keep) == []
+
+
+def test_running_a_finished_loop_batch_again_does_nothing_and_says_so(tmp_path: Path) -> None:
+    path = _batch_files(tmp_path)
+    asyncio.run(run_loop_batch(load_any(path), path, tmp_path / "out"))
+    again = asyncio.run(run_loop_batch(load_any(path), path, tmp_path / "out"))
+    assert (again.planned, again.skipped, again.finished) == (6, 6, 0)
+    records = _log(tmp_path / "out" / "lb")
+    assert records[-1]["status"] == "completed" and records[-1]["detail"] == "6 of 6 written"
+    assert len(_ended(records)) == 6

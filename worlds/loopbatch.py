@@ -133,7 +133,7 @@ async def run_loop_batch(
                                                                 "which cannot be split across Ray tasks: run it "
                                                                 "without --workers and --ray")
     rows = batch_inputs(scenario, scenario_path)
-    batch = BatchRun(scenario, out_dir, model, spec.start)
+    batch = BatchRun(scenario, out_dir, model, spec.start, cluster)
     todo = [(session_id, row) for session_id, row in rows if session_id not in batch.done.sessions]
     summary = BatchSummary(folder=batch.folder.path, planned=spec.target if spec.type == "self_instruct" else len(rows),
                            skipped=len(rows) - len(todo))
@@ -150,9 +150,9 @@ async def run_loop_batch(
             return
         if on_progress is not None:
             on_progress(summary.skipped, summary.planned)
-        size = len(todo) if cluster is None else spec.concurrency
+        size = max(1, len(todo)) if cluster is None else spec.concurrency  # here: one unit; on Ray: a slice a task
         units = [RowsUnit(scenario=batch.scenario, rows=todo[i:i + size]) for i in range(0, len(todo), size)]
-        await batch.run_units(units, file, spec.concurrency, cluster)
+        await batch.run_units(units, file, spec.concurrency)
 
     return await batch.run(work, summary)
 

@@ -125,10 +125,11 @@ class BatchRun:
     and its budget, counted from the calls in those blocks (earlier runs' included)."""
 
     def __init__(self, scenario: SocietyScenario | LoopBatchScenario, out_dir: Path, model: str | Backend | None,
-                 start: datetime) -> None:
+                 start: datetime, cluster: RaySpec | None = None) -> None:
+        if cluster is not None and not (model is None or isinstance(model, str)):
+            raise TypeError("a batch on Ray builds its model in each worker: give the model as a spec string")
         self.backend = build_backend(model if model is not None else scenario.models.default)
-        #: What a Ray worker builds its own backend from (None for a Backend object, which cannot travel).
-        self.model_spec = scenario.models.default if model is None else model if isinstance(model, str) else None
+        self.cluster = cluster
         if isinstance(model, str):  # the folder records the spec it ran with; a resume must give the same
             scenario = scenario.model_copy(update={"models": scenario.models.model_copy(update={"default": model})})
         self.scenario = scenario
@@ -160,18 +161,15 @@ class BatchRun:
     def may_start(self) -> bool:
         return not self.out_of_budget()
 
-    async def run_units(self, units: list[BatchUnit], file: FileBlock, concurrency: int,
-                        cluster: RaySpec | None) -> None:
-        """Every unit here (at most `concurrency` sessions at once, on this gateway) or, given a cluster, each as a
+    async def run_units(self, units: list[BatchUnit], file: FileBlock, concurrency: int) -> None:
+        """Every unit here (at most `concurrency` sessions at once, on this gateway) or, on a cluster, each as a
         Ray task; either way `file` gets each finished block, and only this process writes the log and cache."""
         if not units:
             return
-        if cluster is None:
+        if self.cluster is None:
             limit = asyncio.Semaphore(concurrency)
             await asyncio.gather(*(unit.run(self.gateway, file, self.may_start, limit) for unit in units))
             return
-        if self.model_spec is None:
-            raise TypeError("a batch on Ray builds its model in each worker: give the model as a spec string")
 
         def returned(unit: BatchUnit, outcome: UnitOutcome | None, lost: str) -> None:
             if outcome is not None:
@@ -179,13 +177,26 @@ class BatchRun:
                 self.gateway.counters.merge(outcome.counters)
                 for block in outcome.blocks:
                     file(block.unit, block.events)
+                self._count_unfiled(outcome)
             if why := lost or (outcome.error if outcome else ""):
                 self.units_failed += 1
                 self.file(f"failed:{unit.name}", [Error(tick=0, sim_time=self.start, detail=why, message=f"unit "
                           f"{unit.name} stopped short; what it left unwritten is tried again on the next run")])
 
-        with ray_started(cluster) as ray:
-            each_as_task(ray, cluster, run_remote, units, (self.model_spec,), returned, self.may_start)
+        with ray_started(self.cluster) as ray:
+            each_as_task(ray, self.cluster, run_remote, units, (self.scenario.models.default,), returned,
+                         self.may_start)
+
+    def _count_unfiled(self, outcome: UnitOutcome) -> None:
+        """Calls a task paid for in sessions it never finished (it failed) are in no block, yet spent: this run's
+        budget counts them too (a task's gateway pays for every call: its scratch cache inherits nothing)."""
+        filed = Spend()
+        for event in (e for block in outcome.blocks for e in block.events if isinstance(e, ModelCall)):
+            filed.add(event)
+        spent, used = self.done.spent, outcome.counters
+        spent.calls += used.calls - filed.calls
+        spent.prompt_tokens += used.prompt_tokens - filed.prompt_tokens
+        spent.completion_tokens += used.completion_tokens - filed.completion_tokens
 
     async def run(self, work: Callable[[], Awaitable[Any]], summary: BatchSummary) -> BatchSummary:
         """Open the log (once), do the work, and close the log saying how far it got, even when interrupted."""
@@ -198,9 +209,10 @@ class BatchRun:
             await work()
             status = "budget" if self.stopped else "completed"
         finally:
-            written = f"{summary.skipped + summary.finished} of {summary.planned} written"
+            written = f"{summary.skipped + summary.finished} of {summary.planned} written" + (
+                f"; {self.units_failed} unit(s) failed" if self.units_failed else "")
             self.writer.write([RunEnded(tick=0, sim_time=self.start, status=status, ticks=0,
-                                        detail=f"{self.stopped}; {written}" if self.stopped else written)])
+                                        detail=self.stopped or written)])
             self.writer.close()
             self.cache.close()
         summary.reasons = dict(sorted(self.reasons.items()))
@@ -216,7 +228,7 @@ async def run_batch(
     """Run (or resume) the batch into `<out>/<name>/`, here or (given a cluster) one role pair per Ray task;
     `on_progress(done, planned)` after every session."""
     society = scenario.society
-    batch = BatchRun(scenario, out_dir, model, society.start)
+    batch = BatchRun(scenario, out_dir, model, society.start, cluster)
     done = batch.done
     pairs = role_pairs(scenario)
     summary = BatchSummary(folder=batch.folder.path, planned=len(pairs) * society.tasks_per_pair,
@@ -243,6 +255,6 @@ async def run_batch(
 
     async def work() -> None:
         progress()
-        await batch.run_units([u for u in units if u.has_work], file, society.concurrency, cluster)
+        await batch.run_units([u for u in units if u.has_work], file, society.concurrency)
 
     return await batch.run(work, summary)
