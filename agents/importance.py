@@ -28,12 +28,11 @@ def _prompt(agent: str, texts: list[str]) -> list[ChatMessage]:
         ChatMessage(
             role="system",
             content=(
-                f"You judge how much each memory matters to {agent}'s life, on a scale of 1 to 10. "
-                "1 is an everyday trifle such as brushing teeth or tidying a bed; 10 is a life-changing event "
-                "such as a break-up, a wedding or losing a job. Most things fall in between."
+                f"Rate how much each memory matters to {agent}'s life, 1 to 10: 1 is an everyday trifle (brushing "
+                "teeth), 10 life-changing (a break-up, a wedding, losing a job)."
             ),
         ),
-        ChatMessage(role="user", content=f"Memories:\n{listing}\n\nGive one score per memory, in the same order."),
+        ChatMessage(role="user", content=f"Memories:\n{listing}\n\nOne score each, in order."),
     ]
 
 

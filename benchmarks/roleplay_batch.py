@@ -136,7 +136,7 @@ def main() -> None:
                         help="Length of the fake's free-text replies (CAMEL's messages average about 45 words).")
     parser.add_argument("--embedded", type=int, default=0, metavar="N",
                         help="Also run N sessions of 12 messages on the embedded model, bounded and whole (slow).")
-    parser.add_argument("--ray-pairs", type=int, default=40, metavar="N",
+    parser.add_argument("--ray-pairs", type=int, default=400, metavar="N",
                         help="Role pairs (one Ray task each) of the Ray comparison; 0 leaves it out.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

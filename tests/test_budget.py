@@ -133,7 +133,7 @@ def test_command_line_limits_override_the_scenario_and_zero_lifts_one() -> None:
 
 def test_a_budgeted_run_killed_and_resumed_stops_where_it_would_have(tmp_path: Path) -> None:
     """The ticks a resume runs again are answered from the run's own cache: paid once, and counted."""
-    text = TOWN.replace("snapshot_every: 6", "snapshot_every: 6\nbudget: {max_calls: 60}")
+    text = TOWN.replace("snapshot_every: 6", "snapshot_every: 6\nbudget: {max_calls: 36}")
     whole = asyncio.run(execute_run(parse_scenario(text), tmp_path / "whole", model=MODEL)).run_dir
     assert _records(whole)[-1]["status"] == "budget"
     path = tmp_path / "town.yaml"

@@ -14,8 +14,6 @@ import networkx as nx
 
 from worlds.scenario import Scenario
 
-#: Beyond this many places, a planning prompt lists only the public ones and the homes the agent has to do with.
-LISTED_PLACES = 40
 #: The state every object starts in.
 IDLE = "idle"
 #: Words that say nothing about which place is meant ("the cafe", "Isabella's flat").
@@ -122,10 +120,8 @@ class PlaceGraph:
         return list(self.names)
 
     def places_to_list(self, home: str, known: list[str]) -> list[str]:
-        """The places a planning prompt names: all of a small town's; in a big one, those that are nobody's home,
-        the agent's own and those of people it knows, so the prompt does not grow with the population."""
-        if len(self.names) <= LISTED_PLACES:
-            return list(self.names)
+        """The places a planning prompt names: those that are nobody's home, the agent's own and those of people it
+        knows; strangers' homes are no place to plan a visit to, and the prompt does not grow with the population."""
         homes = {self.homes[name] for name in known if name in self.homes} | {home}
         return sorted(self.public + [place for place in homes if place in self.private], key=self.order.__getitem__)
 

@@ -32,10 +32,7 @@ LINE_TOKENS = 80
 LINE_SENTENCES = 2
 #: One temperature per try of a line, each a little hotter than the last, before a faulty one is let through.
 LINE_TEMPERATURES = (0.8, 0.9, 1.0, 1.1, 1.2)
-SYSTEM = (
-    "You write natural, everyday dialogue for a novel about the people of a small town. "
-    "Characters speak casually and briefly, like neighbours, never like customer service."
-)
+DIGEST_SYSTEM = "You sum up a conversation briefly, as one of its speakers will remember it."
 #: Where a conversation stands, so the speaker neither leaves at once nor goes on for ever.
 Stage = Literal["opening", "middle", "closing"]
 _PACE = {
@@ -227,8 +224,8 @@ async def digest(
         relationship=(known.summary or known.label) if known and (known.summary or known.label) else "acquaintance",
     )
     return await gateway.structured(
-        assemble(SYSTEM, [agent.persona_section(), agent.relationship_section(partners),
-                          Section(label="The conversation", text=_digestible(transcript))],
+        assemble(DIGEST_SYSTEM, [agent.relationship_section(partners),
+                                 Section(label="The conversation", text=_digestible(transcript))],
                  f"From {first}'s point of view: sum up what was said and agreed in one sentence, and describe "
                  f"{first}'s relationship with {names} now in a few words."),
         ConversationDigest, purpose="conversation_digest", default=fallback, temperature=0.3, max_tokens=160,

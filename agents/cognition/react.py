@@ -30,7 +30,8 @@ async def react(
         agent.persona_section(),
         agent.plan_section(now),
         agent.relationship_section([other]),
-        Section(label=f"What {first} remembers about {other.split()[0]}", text=bullet_list([m.text for m in found])),
+        Section(label=f"What {first} remembers about {other.split()[0]}",
+                text=bullet_list([m.text for m in found if m.text != noticed])),
         Section(label="Just now", text=noticed),
     ]
     return await gateway.structured(

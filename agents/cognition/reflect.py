@@ -9,6 +9,7 @@ from typing import TypeVar
 from pydantic import BaseModel, Field
 
 from agents.gateway import CallScope, ChatMessage, ModelGateway, ModelUnavailableError
+from agents.prompting import bullet_list
 from memory.records import MemoryRecord
 from memory.reports import CitedInsight, ReflectionRecorded
 from memory.stream import MemoryStream
@@ -56,7 +57,7 @@ async def _questions(gateway: ModelGateway, agent: str, recent: list[MemoryRecor
     result = await _ask(
         gateway,
         f"You help {agent} make sense of their recent experiences.",
-        f"Recent memories of {agent}:\n{_numbered([r.text for r in recent])}\n\n"
+        f"Recent memories of {agent}:\n{bullet_list(list(dict.fromkeys(r.text for r in recent)))}\n\n"
         f"Given only these, which {QUESTIONS} high-level questions about {agent}, the people around them "
         "and what is going on are the most worth answering?",
         SalientQuestions, "reflection_questions", 160, scope,
