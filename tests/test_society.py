@@ -394,3 +394,21 @@ def test_the_stored_batch_scenario_reads_back_as_the_same_batch(
     assert isinstance(stored, SocietyScenario)
     assert stored == parse_any(SOCIETY)
     assert comparable_log(summary.folder / "events.jsonl")[0]["kind"] == "run_started"
+
+
+def test_a_corrupted_line_mid_log_is_named_and_passed_over_and_its_session_run_again(tmp_path: Path) -> None:
+    path = _write(tmp_path / "society.yaml", SOCIETY)
+    assert CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path)]).exit_code == 0
+    log = tmp_path / "society" / "events.jsonl"
+    lines = log.read_text().split("\n")
+    number = next(i for i, line in enumerate(lines) if '"kind":"session_ended"' in line)
+    damaged = json.loads(lines[number])["session_id"]
+    lines[number] = lines[number][:30]  # a record cut short mid-file, not a torn tail
+    log.write_text("\n".join(lines))
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"events.jsonl:{number + 1}: skipped: not a JSON record" in result.stderr.replace("\n", "")
+    ended = [json.loads(line)["session_id"] for line in log.read_text().splitlines()
+             if '"kind":"session_ended"' in line and line.endswith("}")]
+    assert sorted(ended) == sorted(set(ended) | {damaged}) and ended.count(damaged) == 1, \
+        "the damaged session is written again, the others are not"

@@ -316,6 +316,13 @@ async def _run_with_progress(
             loop.remove_signal_handler(signal.SIGINT)
 
 
+def _batch_skip_warning(folder: Path) -> Callable[[int, str], None]:
+    """A batch log's line that is not a record: said, with what passing it over costs."""
+    log = RunFolder(folder).events_path
+    return lambda number, why: _warn_skipped(log, number, f"{why}; passed over (if it ended a session, that "
+                                                          "session is run again)")
+
+
 def _where(cluster: RaySpec | None) -> str:
     """Where a batch's units run, for its first line."""
     if cluster is None:
@@ -330,7 +337,8 @@ def _run_batch(scenario: SocietyScenario, out_dir: Path, model: str | None, clus
               f"× {len(society.user_roles.names)} user roles, {society.tasks_per_pair} tasks per pair, "
               f"{society.concurrency} sessions at once, {_where(cluster)} → {out_dir / scenario.name}", highlight=False)
     _batch_with_progress("sessions", pairs * society.tasks_per_pair, out_dir / scenario.name,
-                         lambda progress: run_batch(scenario, out_dir, model, on_progress=progress, cluster=cluster),
+                         lambda progress: run_batch(scenario, out_dir, model, on_progress=progress, cluster=cluster,
+                                                    on_skip=_batch_skip_warning(out_dir / scenario.name)),
                          extra=lambda s: [("role pairs without tasks", s.pairs_failed)])
 
 
@@ -345,7 +353,8 @@ def _run_loop_batch(scenario: LoopBatchScenario, path: Path, out_dir: Path, mode
               f"{_where(cluster)} → {out_dir / scenario.name}", highlight=False)
     _batch_with_progress(unit, 0, out_dir / scenario.name,
                          lambda progress: run_loop_batch(scenario, path, out_dir, model, on_progress=progress,
-                                                         cluster=cluster))
+                                                         cluster=cluster,
+                                                         on_skip=_batch_skip_warning(out_dir / scenario.name)))
 
 
 def _batch_with_progress(unit: str, total: int, folder: Path, start, extra=lambda summary: []) -> None:

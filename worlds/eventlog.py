@@ -68,6 +68,15 @@ def read_records(path: Path, on_skip: SkipHook, wanted: Callable[[str], bool] = 
             yield record
 
 
+def _kind(line: bytes) -> str | None:
+    """A record's kind; None for a line that is not a record (a corrupted one), which closes nothing."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record.get("kind") if isinstance(record, dict) else None
+
+
 class EventWriter:
     """Numbers events, stamps wall time, and makes each finished tick durable with fsync."""
 
@@ -86,7 +95,7 @@ class EventWriter:
                     break
                 offset += len(line)
                 records += 1
-                if json.loads(line).get("kind") in _CLOSING_KINDS:
+                if _kind(line) in _CLOSING_KINDS:
                     keep, kept_records = offset, records
         with path.open("r+b") as handle:
             handle.truncate(keep)

@@ -22,6 +22,7 @@ from agents.loops import Loop
 from agents.loops.instruct import SelfInstruct
 from agents.seeding import stable_int
 from worlds.cluster import RaySpec
+from worlds.eventlog import SkipHook
 from worlds.events import EventBase
 from worlds.runfolder import write_atomically
 from worlds.scenario import LoopBatchScenario, Problem, ScenarioError, problem_in_file, read_jsonl
@@ -124,16 +125,17 @@ class RowsUnit(BaseModel):
 async def run_loop_batch(
     scenario: LoopBatchScenario, scenario_path: Path, out_dir: Path, model: str | Backend | None = None,
     on_progress: Callable[[int, int], None] | None = None, cluster: RaySpec | None = None,
+    on_skip: SkipHook | None = None,
 ) -> BatchSummary:
     """Run (or resume) the batch into `<out>/<name>/`, here or (given a cluster) `concurrency` lines per Ray task;
-    `on_progress(done, planned)` after every unit."""
+    `on_progress(done, planned)` after every unit, `on_skip` for each line of the log that is not a record."""
     spec = scenario.loops
     if cluster is not None and spec.type == "self_instruct":
         raise problem_in_file(scenario_path, ("loops", "type"), "Self-Instruct grows one pool round by round, "
                                                                 "which cannot be split across Ray tasks: run it "
                                                                 "without --workers and --ray")
     rows = batch_inputs(scenario, scenario_path)
-    batch = BatchRun(scenario, out_dir, model, spec.start, cluster)
+    batch = BatchRun(scenario, out_dir, model, spec.start, cluster, on_skip)
     todo = [(session_id, row) for session_id, row in rows if session_id not in batch.done.sessions]
     summary = BatchSummary(folder=batch.folder.path, planned=spec.target if spec.type == "self_instruct" else len(rows),
                            skipped=len(rows) - len(todo))

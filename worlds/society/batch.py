@@ -21,7 +21,7 @@ from agents.gateway import GatewayCounters, ModelGateway, RequestCache, build_ba
 from agents.gateway.backends.base import Backend
 from worlds.budget import Spend
 from worlds.cluster import RaySpec, each_as_task, ray_started
-from worlds.eventlog import EventWriter
+from worlds.eventlog import EventWriter, SkipHook
 from worlds.events import (
     BatchUnitDone,
     Error,
@@ -106,10 +106,11 @@ class _Done(BaseModel):
     spent: Spend = Field(default_factory=Spend)
 
 
-def already_done(folder: RunFolder) -> _Done:
-    """What the folder's closed blocks hold: brainstormed tasks, finished sessions, and what their calls cost."""
+def already_done(folder: RunFolder, on_skip: SkipHook | None = None) -> _Done:
+    """What the folder's closed blocks hold: brainstormed tasks, finished sessions, and what their calls cost; a
+    line that is not a record is passed over and told to `on_skip` (what it closed is done again)."""
     done = _Done()
-    for event in folder.reader().events({"tasks_brainstormed", "session_ended", "model_call"},
+    for event in folder.reader(on_skip).events({"tasks_brainstormed", "session_ended", "model_call"},
                                         complete_ticks_only=True):
         if isinstance(event, TasksBrainstormed):
             done.tasks[f"{event.assistant_role}\n{event.user_role}"] = event.tasks
@@ -125,7 +126,7 @@ class BatchRun:
     and its budget, counted from the calls in those blocks (earlier runs' included)."""
 
     def __init__(self, scenario: SocietyScenario | LoopBatchScenario, out_dir: Path, model: str | Backend | None,
-                 start: datetime, cluster: RaySpec | None = None) -> None:
+                 start: datetime, cluster: RaySpec | None = None, on_skip: SkipHook | None = None) -> None:
         if cluster is not None and not (model is None or isinstance(model, str)):
             raise TypeError("a batch on Ray builds its model in each worker: give the model as a spec string")
         self.backend = build_backend(model if model is not None else scenario.models.default)
@@ -139,7 +140,7 @@ class BatchRun:
         self.gateway = ModelGateway(self.backend, cache=self.cache)
         self.writer = EventWriter.reopen(self.folder.events_path)
         self.reasons: Counter[str] = Counter()
-        self.done = already_done(self.folder) if self.resuming else _Done()
+        self.done = already_done(self.folder, on_skip) if self.resuming else _Done()
         self.stopped = ""
         self.units_failed = 0
 
@@ -224,11 +225,12 @@ class BatchRun:
 async def run_batch(
     scenario: SocietyScenario, out_dir: Path, model: str | Backend | None = None,
     on_progress: Callable[[int, int], None] | None = None, cluster: RaySpec | None = None,
+    on_skip: SkipHook | None = None,
 ) -> BatchSummary:
     """Run (or resume) the batch into `<out>/<name>/`, here or (given a cluster) one role pair per Ray task;
-    `on_progress(done, planned)` after every session."""
+    `on_progress(done, planned)` after every session, `on_skip` for each line of the log that is not a record."""
     society = scenario.society
-    batch = BatchRun(scenario, out_dir, model, society.start, cluster)
+    batch = BatchRun(scenario, out_dir, model, society.start, cluster, on_skip)
     done = batch.done
     pairs = role_pairs(scenario)
     summary = BatchSummary(folder=batch.folder.path, planned=len(pairs) * society.tasks_per_pair,
