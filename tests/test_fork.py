@@ -18,6 +18,7 @@ from worlds.fork import FORK_FILE, fork_run, plan_fork
 from worlds.runfolder import RunFolder
 from worlds.runner import execute_run
 from worlds.scenario import parse_scenario
+from worlds.stats import compute_stats
 
 #: The fork answers its prefix from the parent's cache: only that flag, and the run's own record, may differ.
 IGNORED = WALL_CLOCK_FIELDS | {"cached", "paid"}
@@ -59,7 +60,7 @@ def test_an_injected_memory_is_remembered_and_answers_a_new_probe(parent: Path, 
     fact = "Cy saw a red fox by the lake."
     child = _fork(parent, tmp_path, "2023-02-13T09:00", [
         f"agents.Cy.memories+={fact}",
-        'probes+={at: end, ask: Cy, question: "Did you see a red fox by the lake?"}',
+        'probes+={at: end, ask: Cy, question: "Did you see a red fox by the lake?", expect: [fox]}',
     ])
     log = _log(child)
     added = [e for e in log if e["kind"] == "memory_added" and e["memory"]["text"] == fact]
@@ -67,6 +68,10 @@ def test_an_injected_memory_is_remembered_and_answers_a_new_probe(parent: Path, 
     assert not any(fact in json.dumps(e) for e in _log(parent)), "the parent never had it"
     (answer,) = [e for e in log if e["kind"] == "probe_answer" and e["probe"] == 1]
     assert answer["agents"] == ["Cy"] and fact in answer["answer"] and fact in answer["memories"]
+    (_, fox) = compute_stats(RunFolder(child)).diffusion
+    (cy,) = [a for a in fox.answers if a.agent == "Cy"]
+    assert cy.verdict == "seeded" and cy.exposure.sim_time.isoformat() == "2023-02-13T09:00:00", \
+        "the fork's edit is where Cy got the fact"
     before = [e for e in comparable_log(child / "events.jsonl", IGNORED)[1:] if e["tick"] < 18]
     assert before == [e for e in comparable_log(parent / "events.jsonl", IGNORED)[1:] if e["tick"] < 18]
 

@@ -109,12 +109,9 @@ class DiffusionTracker:
     def __init__(self, probes: list[Probe]) -> None:
         self._tracks = {number: _ProbeTrack(number, probe) for number, probe in enumerate(probes)}
         self._checked = [track for track in self._tracks.values() if track.words]
-        self._first_tick: int | None = None
 
     def observe(self, event: Event) -> None:
         """Take the next event of the log; answers to probes the tracker was not given are passed over."""
-        if self._first_tick is None:
-            self._first_tick = event.tick
         if isinstance(event, ProbeAnswered) and event.probe in self._tracks:
             self._tracks[event.probe].answer(event)
         elif isinstance(event, Utterance):
@@ -126,9 +123,10 @@ class DiffusionTracker:
                     track.expose(event.agent, Exposure(source="seeded", sim_time=event.sim_time))
 
     def _is_seed(self, event: MemoryAddedEvent) -> bool:
-        """A memory the scenario gave: an observation no event caused, added in the run's first tick (not a plan)."""
+        """A memory given from outside the simulation: an observation no event caused, which is the scenario's
+        (in the run's first tick) or a fork's edit (at the fork's tick); every perception cites its event."""
         memory = event.memory
-        return memory.kind == "observation" and memory.source_event is None and event.tick == self._first_tick
+        return memory.kind == "observation" and memory.source_event is None
 
     def _heard(self, line: Utterance) -> None:
         """Every other participant hears a line; the speaker does not learn from its own words."""
