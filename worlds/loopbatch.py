@@ -189,7 +189,7 @@ async def _grow_pool(batch: BatchRun, summary: BatchSummary, on_progress: Callab
     else:
         loop = loop_from_spec("self-instruct", spec, scenario.seed)
     step = timedelta(minutes=spec.minutes_per_message)
-    while not loop.finished and not batch.out_of_budget():
+    while not loop.finished and batch.may_start():
         events = await run_machine(loop, batch.gateway, spec.start, step, messages=2)  # a round says two
         batch.file(f"round-{loop.progress.result.get('rounds', 0)}", events)
         pool = loop.progress.result.get("pool", [])

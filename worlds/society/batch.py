@@ -144,10 +144,10 @@ class BatchRun:
         self.stopped = ""
         self.units_failed = 0
 
-    def out_of_budget(self) -> bool:
+    def may_start(self) -> bool:
         """Checked before a unit starts: once the budget is spent no unit starts (those under way finish)."""
         self.stopped = self.stopped or self.scenario.budget.reached(self.done.spent) or ""
-        return bool(self.stopped)
+        return not self.stopped
 
     def file(self, unit: str, events: list[EventBase]) -> None:
         """One finished unit: its answers committed, then its events and the block's close, fsync'ed."""
@@ -158,9 +158,6 @@ class BatchRun:
         for event in events:
             if isinstance(event, ModelCall):
                 self.done.spent.add(event)
-
-    def may_start(self) -> bool:
-        return not self.out_of_budget()
 
     async def run_units(self, units: list[BatchUnit], file: FileBlock, concurrency: int) -> None:
         """Every unit here (at most `concurrency` sessions at once, on this gateway) or, on a cluster, each as a
