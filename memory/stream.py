@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
@@ -155,7 +154,7 @@ class MemoryStream:
         if len(scores) != len(texts):
             raise ValueError(f"importance scorer returned {len(scores)} scores for {len(texts)} memories")
         report(trace, ImportanceScored(agent=self.agent, texts=texts, scores=scores))
-        vectors = await asyncio.to_thread(self.embedder.embed_documents, texts)
+        vectors = await self.embedder.aembed_documents(texts)
         return ScoredBatch(count=len(texts), texts=texts, scores=scores, vectors=vectors)
 
     def apply(self, batch: ScoredBatch, trace: Trace | None = None) -> list[MemoryRecord]:
@@ -182,7 +181,7 @@ class MemoryStream:
         self, query: str, now: datetime, k: int = 10, trace: Trace | None = None
     ) -> list[RetrievedMemory]:
         """Top-k memories for a query by weighted recency, importance and relevance; marks them accessed."""
-        vector = await asyncio.to_thread(self.embedder.embed_query, query)
+        vector = await self.embedder.aembed_query(query)
         return self.retrieve_by_vector(query, np.asarray(vector, dtype=np.float32), now, k, trace)
 
     def retrieve_by_vector(

@@ -209,3 +209,24 @@ async def test_a_call_given_up_frees_its_sequence_for_the_next() -> None:
     reply = await asyncio.wait_for(backend.generate(short), timeout=60)
     assert reply.completion_tokens > 0
     assert backend.decoder.counters.abandoned == before + 1
+
+
+async def test_drafts_from_the_prompt_save_steps_and_keep_what_the_model_would_say() -> None:
+    """A reply that copies its prompt: drafted tokens agreed with take no step of their own, the ones the model
+    disagrees with leave nothing behind (the greedy answer is the one decoded a token a step)."""
+    from agents.gateway.types import ModelRequest
+
+    items = "1. two red apples\n2. a loaf of rye bread\n3. six brown eggs\n4. a jar of plum jam\n5. green tea"
+    request = ModelRequest(model="embedded", temperature=0.0, max_tokens=48, seed=5, messages=[
+        ChatMessage(role="user", content=f"Copy this shopping list exactly, nothing else:\n{items}")])
+    drafting = build_backend("embedded?parallel=1&prefix_mb=0")
+    stepwise = build_backend("embedded?parallel=1&prefix_mb=0&draft=0")  # the same decoder, no drafts
+    before = drafting.decoder.counters.model_copy()
+    drafted = await drafting.generate(request)
+    after = drafting.decoder.counters.model_copy()
+    assert drafted.text == (await stepwise.generate(request)).text
+    assert "rye bread" in drafted.text
+    accepted, checked = after.accepted_tokens - before.accepted_tokens, after.drafted_tokens - before.drafted_tokens
+    assert accepted >= drafted.completion_tokens // 2, (accepted, drafted.completion_tokens)
+    assert after.steps - before.steps < drafted.completion_tokens
+    assert checked > accepted  # some guesses were wrong, and the answer is still the greedy one

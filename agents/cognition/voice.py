@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from agents.cognition.lines import NAMES_KEPT
 
 #: Verbs that change when "I" takes the name's place; others lose a third-person ending ("wants" → "want").
 _FIRST_PERSON = {"is": "am", "has": "have", "does": "do", "was": "was", "'s": "'m"}
@@ -24,11 +27,17 @@ def in_first_person(name: str, text: str) -> str:
     if not name.split():
         return text
     for label in dict.fromkeys((name, name.split()[0])):
-        escaped = re.escape(label)
-        text = re.sub(rf"\b{escaped}(?:'s\b|'(?=\s))", "my", text)
-        text = re.sub(rf"\b{escaped}\b(?:(\s+)(?:({'|'.join(_ADVERBS)})(\s+))?([\w']+))?",
-                      lambda m: _replaced(m, text), text)
+        possessive, mention = _mentions_of(label)
+        text = possessive.sub("my", text)
+        text = mention.sub(lambda m: _replaced(m, text), text)
     return re.sub(r"^my\b", "My", text)
+
+
+@lru_cache(maxsize=NAMES_KEPT)
+def _mentions_of(label: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    escaped = re.escape(label)
+    return (re.compile(rf"\b{escaped}(?:'s\b|'(?=\s))"),
+            re.compile(rf"\b{escaped}\b(?:(\s+)(?:({'|'.join(_ADVERBS)})(\s+))?([\w']+))?"))
 
 
 def _replaced(found: re.Match[str], text: str) -> str:
@@ -57,10 +66,16 @@ def without_self_address(speaker: str, line: str) -> str:
     """
     if not speaker.split():
         return line
+    # "Hi Ann!" / "Hello Bob, Ann!" → "Hi!" / "Hello Bob!"; "Ann, it's you" → "It's you"; "..., Ann." → "..."
+    greeted, last_word, opening = _addresses_of(speaker)
+    line = greeted.sub(r"\1", line)
+    line = last_word.sub("", line)
+    return opening.sub(lambda m: m.group(1) + m.group(2).upper(), line)
+
+
+@lru_cache(maxsize=NAMES_KEPT)
+def _addresses_of(speaker: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     first = re.escape(speaker.split()[0])
     name = rf"{first}(?:\s+{re.escape(speaker.split()[-1])})?" if len(speaker.split()) > 1 else first
-    # "Hi Ann!" / "Hello Bob, Ann!" → "Hi!" / "Hello Bob!"; "Ann, it's you" → "It's you"; "..., Ann." → "..."
-    line = re.sub(rf"(\b{_GREETING})\s+{name}(?=\s*[,.!?])", r"\1", line, flags=re.I)
-    line = re.sub(rf",\s*{name}(?=\s*[.!?])", "", line)
-    line = re.sub(rf"(^|(?<=[.!?]\s)){name},\s*(\w)", lambda m: m.group(1) + m.group(2).upper(), line)
-    return line
+    return (re.compile(rf"(\b{_GREETING})\s+{name}(?=\s*[,.!?])", re.I), re.compile(rf",\s*{name}(?=\s*[.!?])"),
+            re.compile(rf"(^|(?<=[.!?]\s)){name},\s*(\w)"))

@@ -15,7 +15,7 @@ from agents.gateway.backends.prefix_states import DEFAULT_MAX_BYTES
 from agents.gateway.errors import ModelSpecError
 
 SPEC_HELP = (
-    "use one of: embedded, embedded:1.5b, llamacpp:/path/model.gguf (both take ?n_ctx=N&prefix_mb=N&parallel=N), "
+    "use one of: embedded, embedded:1.5b, llamacpp:/path/model.gguf (both take ?n_ctx=N&prefix_mb=N&parallel=N&draft=N), "
     "openai:MODEL, ollama:MODEL, "
     "openai-compatible:http://HOST:PORT/v1?model=NAME, fake, fake?latency=SECONDS&words=N&context=N"
 )
@@ -45,14 +45,19 @@ def _prefix_bytes(params: dict[str, str], spec: str) -> int:
 
 
 def _llama_options(params: dict[str, str], spec: str) -> dict[str, int]:
-    """What every llama.cpp spec takes: context size, kept-prefix megabytes and sequences decoded together."""
+    """What every llama.cpp spec takes: context size, kept-prefix megabytes, sequences decoded together and
+    draft tokens checked a step."""
     from agents.gateway.backends.llamacpp import DEFAULT_PARALLEL
+    from agents.gateway.backends.lookup_drafts import DEFAULT_DRAFT
 
     n_ctx = int(_number(params, "n_ctx", 4096, spec))
     parallel = int(_number(params, "parallel", DEFAULT_PARALLEL, spec))
     if parallel < 1:
         raise ModelSpecError(f"model spec {spec!r}: parallel must be 1 or more, got {parallel}")
-    return {"n_ctx": n_ctx, "prefix_bytes": _prefix_bytes(params, spec), "parallel": parallel}
+    draft = int(_number(params, "draft", DEFAULT_DRAFT, spec))
+    if draft < 0:
+        raise ModelSpecError(f"model spec {spec!r}: draft must be 0 or more, got {draft}")
+    return {"n_ctx": n_ctx, "prefix_bytes": _prefix_bytes(params, spec), "parallel": parallel, "draft": draft}
 
 
 def _reject_leftovers(params: dict[str, str], spec: str) -> None:

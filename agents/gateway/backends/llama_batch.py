@@ -7,7 +7,9 @@ sequence for the next one waiting. A call's prompt prefix (its rendered leading 
 is kept as a saved sequence state and restored into whichever sequence the next call with that
 prefix gets. JSON-schema grammars are checked lazily, as llama.cpp's own server does: the token
 drawn without the grammar is kept when the grammar accepts it, and only otherwise is the whole
-vocabulary filtered and the token drawn again.
+vocabulary filtered and the token drawn again. A generating call may also carry draft tokens looked
+up in its own text (`lookup_drafts`): each row's token is drawn as it would be one step at a time,
+and the draft is kept as far as the draws agree with it, so several tokens can come from one step.
 
 Reproducibility: a call's tokens depend on its request alone only while calls do not overlap
 (how many rows a batch holds changes the float rounding of its logits); with calls in flight
@@ -28,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agents.gateway.backends.lookup_drafts import LookupDrafts
 from agents.gateway.backends.prefix_states import PrefixStates
 
 #: llama-cpp-python's defaults for a chat completion, so a batched call samples as a lone one would.
@@ -46,10 +49,13 @@ class DecodeCounters(BaseModel):
     prompt_tokens: int = 0
     generated_tokens: int = 0
     grammar_redraws: int = 0
+    #: Draft tokens checked, and those the model's own draws agreed with (each one a decode step saved).
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
     most_in_flight: int = 0
     #: Calls whose caller stopped waiting (time-outs): their sequences freed mid-way.
     abandoned: int = 0
-    #: Seconds and tokens of the steps that only generated (no prompt rows): llama-batched-bench's S_TG.
+    #: Seconds and tokens generated in the steps that only generated (no prompt rows): llama-batched-bench's S_TG.
     generation_only_s: float = 0.0
     generation_only_tokens: int = 0
 
@@ -67,6 +73,8 @@ class Job:
     options: list[int] | None = None
     #: The calling backend's kept prefixes (each backend has its own bound).
     prefixes: PrefixStates | None = None
+    #: Most draft tokens checked a step (0: one token a step).
+    draft: int = 0
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
     #: Set by the caller that stopped waiting (a time-out): the decoder frees the sequence at its next step.
     abandoned: bool = False
@@ -77,6 +85,9 @@ class Job:
     #: The prefix is in the prefix store already (restored from it, or saved to it once read).
     prefix_kept: bool = False
     generated: list[int] = field(default_factory=list)
+    lookup: LookupDrafts | None = None
+    #: This step's draft, checked by the rows after the last token's.
+    guess: list[int] = field(default_factory=list)
     sampler: Any = None
     grammar_sampler: Any = None
 
@@ -205,6 +216,7 @@ class BatchedDecoder:
                 job.read = job.reused = len(job.prefix)
                 job.prefix_kept = True
         if job.options is None:
+            job.lookup = LookupDrafts(job.tokens) if job.draft > 0 else None
             job.sampler = self._sampler(job.temperature, job.seed)
             if job.grammar is not None:
                 job.grammar_sampler = self._llama.llama_sampler_init_grammar(
@@ -230,7 +242,7 @@ class BatchedDecoder:
         for seq in [seq for seq, job in active.items() if job.abandoned]:
             self.counters.abandoned += 1
             self._fail(active, seq, TimeoutError("the caller stopped waiting"))
-        batch, rows = self.batch, []
+        batch, rows = self.batch, {}
         batch.n_tokens = 0
 
         def add(job: Job, token: int, position: int, wants_logits: bool) -> None:
@@ -240,12 +252,19 @@ class BatchedDecoder:
             batch.logits[i] = wants_logits
             batch.n_tokens = i + 1
             if wants_logits:
-                rows.append((job, i))
+                rows.setdefault(job.seq, []).append(i)
 
-        for job in active.values():
-            if job.read == len(job.tokens) and job.generated:
-                add(job, job.generated[-1], len(job.tokens) + len(job.generated) - 1, True)
+        generating_jobs = [job for job in active.values() if job.read == len(job.tokens) and job.generated]
+        for number, job in enumerate(generating_jobs):
+            position = len(job.tokens) + len(job.generated) - 1
+            # Room for every other generating job's row; no draft past the last token the call may draw.
+            room = min(job.draft, job.max_tokens - len(job.generated) - 1,
+                       self.n_batch - batch.n_tokens - (len(generating_jobs) - number))
+            job.guess = job.lookup.draft(room) if job.lookup is not None else []
+            for k, token in enumerate([job.generated[-1], *job.guess]):
+                add(job, token, position + k, True)
         generating = batch.n_tokens
+        produced = self.counters.generated_tokens
         for job in active.values():
             if job.read < len(job.tokens):
                 # A chunk stops at the prefix's end, so the prefix alone can be saved once it is read.
@@ -267,11 +286,11 @@ class BatchedDecoder:
         for job in active.values():
             if job.prefix and job.read == len(job.prefix) and not job.prefix_kept and _keeps(job):
                 self._keep_prefix(job)
-        for job, row in rows:
-            self._advance(active, job, row)
+        for seq, job_rows in rows.items():
+            self._advance(active, active[seq], job_rows)
         if generating == batch.n_tokens:
             counters.generation_only_s += time.perf_counter() - started
-            counters.generation_only_tokens += generating
+            counters.generation_only_tokens += counters.generated_tokens - produced
 
     def _keep_prefix(self, job: Job) -> None:
         size = self._llama.llama_state_seq_get_size(self.ctx, job.seq)
@@ -280,18 +299,33 @@ class BatchedDecoder:
         job.prefixes.put(job.prefix, ctypes.string_at(buffer, written))
         job.prefix_kept = True
 
-    def _advance(self, active: dict[int, Job], job: Job, row: int) -> None:
+    def _advance(self, active: dict[int, Job], job: Job, rows: list[int]) -> None:
+        """Draw from each row in turn while the draws agree with the draft; drop the cache rows of the rest."""
         if job.options is not None:
-            self._finish(active, job, logprobs=self._logprobs(row, job.options))
+            self._finish(active, job, logprobs=self._logprobs(rows[0], job.options))
             return
-        token = self._draw(job, row)
-        if self._llama.llama_vocab_is_eog(self.vocab, token):
-            self._finish(active, job)
-            return
-        job.generated.append(token)
-        self.counters.generated_tokens += 1
-        if len(job.generated) >= job.max_tokens:
-            self._finish(active, job)
+        guess, job.guess = job.guess, []
+        self.counters.drafted_tokens += len(guess)
+        position = len(job.tokens) + len(job.generated)  # where the first drawn token goes
+        agreed = 0
+        for row in rows:
+            token = self._draw(job, row)
+            if self._llama.llama_vocab_is_eog(self.vocab, token):
+                self._finish(active, job)
+                return
+            job.generated.append(token)
+            self.counters.generated_tokens += 1
+            if job.lookup is not None:
+                job.lookup.extend([token])
+            if len(job.generated) >= job.max_tokens:
+                self._finish(active, job)
+                return
+            if agreed == len(guess) or token != guess[agreed]:
+                break
+            agreed += 1
+        self.counters.accepted_tokens += agreed
+        if agreed < len(guess):  # rows of the draft past the first disagreement hold tokens never drawn
+            self._llama.llama_memory_seq_rm(self.memory, job.seq, position + agreed, -1)
 
     def _draw(self, job: Job, row: int) -> int:
         """The chain's token if the grammar takes it; else the grammar filters the candidates and the chain draws again."""

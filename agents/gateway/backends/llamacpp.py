@@ -13,6 +13,7 @@ from typing import Any
 
 from agents.gateway.backends.base import Backend
 from agents.gateway.backends.llama_batch import BatchedDecoder, Finished, Job
+from agents.gateway.backends.lookup_drafts import DEFAULT_DRAFT
 from agents.gateway.backends.prefix_states import DEFAULT_MAX_BYTES, PrefixStates
 from agents.gateway.errors import ModelSpecError
 from agents.gateway.types import ModelReply, ModelRequest, joined_system_turns
@@ -124,7 +125,8 @@ class LlamaCppBackend(Backend):
     gives_logprobs = True
 
     def __init__(self, path: Path, name: str, n_ctx: int = 4096, timeout_s: float = 300.0,
-                 prefix_bytes: int = DEFAULT_MAX_BYTES, parallel: int = DEFAULT_PARALLEL) -> None:
+                 prefix_bytes: int = DEFAULT_MAX_BYTES, parallel: int = DEFAULT_PARALLEL,
+                 draft: int = DEFAULT_DRAFT) -> None:
         if not path.is_file():
             raise ModelSpecError(f"no GGUF file at {path}")
         self.path = path
@@ -135,6 +137,8 @@ class LlamaCppBackend(Backend):
         self.timeout_s = timeout_s
         #: This backend's kept prompt prefixes (a bound of 0 keeps none: every prefix evaluated, the same text).
         self.prefixes = PrefixStates(prefix_bytes)
+        #: Draft tokens looked up in a call's own text and checked each step (0: one token a step).
+        self.draft = draft
 
     @property
     def decoder(self) -> BatchedDecoder:
@@ -154,7 +158,8 @@ class LlamaCppBackend(Backend):
         # The reply is shortened to fit the context, as llama-cpp-python's own completion does.
         room = min(request.max_tokens, self.n_ctx - len(tokens))
         return llm, decoder, Job(tokens=tokens, prefix=prefix, max_tokens=room, temperature=request.temperature,
-                                 seed=request.seed, grammar=grammar, options=options, prefixes=self.prefixes)
+                                 seed=request.seed, grammar=grammar, options=options, prefixes=self.prefixes,
+                                 draft=self.draft)
 
     async def generate(self, request: ModelRequest) -> ModelReply:
         llm, decoder, job = await asyncio.to_thread(self._job, request)
