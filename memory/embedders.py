@@ -47,7 +47,7 @@ class FakeHashEmbeddings(Embeddings):
         return self.embed_documents(texts)
 
     async def aembed_query(self, text: str) -> list[float]:
-        return self._vector(text)
+        return self.embed_query(text)
 
 
 class MiniLMEmbeddings(Embeddings):

@@ -131,6 +131,9 @@ class BatchedDecoder:
         if not self.ctx:
             raise RuntimeError("llama.cpp could not make a context for batched decoding")
         self.memory = llama_cpp.llama_get_memory(self.ctx)
+        #: A recurrent model's state cannot lose its last few tokens, so its calls decode a token a step.
+        self.can_draft = not (llama_cpp.llama_model_is_recurrent(model.model)
+                              or llama_cpp.llama_model_is_hybrid(model.model))
         self.batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._waiting: deque[Job] = deque()
         self._wake = threading.Condition()
@@ -216,7 +219,7 @@ class BatchedDecoder:
                 job.read = job.reused = len(job.prefix)
                 job.prefix_kept = True
         if job.options is None:
-            job.lookup = LookupDrafts(job.tokens) if job.draft > 0 else None
+            job.lookup = LookupDrafts(job.tokens) if job.draft > 0 and self.can_draft else None
             job.sampler = self._sampler(job.temperature, job.seed)
             if job.grammar is not None:
                 job.grammar_sampler = self._llama.llama_sampler_init_grammar(
@@ -310,6 +313,8 @@ class BatchedDecoder:
         agreed = 0
         for row in rows:
             token = self._draw(job, row)
+            agrees = agreed < len(guess) and token == guess[agreed]
+            self.counters.accepted_tokens += agrees
             if self._llama.llama_vocab_is_eog(self.vocab, token):
                 self._finish(active, job)
                 return
@@ -320,12 +325,12 @@ class BatchedDecoder:
             if len(job.generated) >= job.max_tokens:
                 self._finish(active, job)
                 return
-            if agreed == len(guess) or token != guess[agreed]:
+            if not agrees:
                 break
             agreed += 1
-        self.counters.accepted_tokens += agreed
-        if agreed < len(guess):  # rows of the draft past the first disagreement hold tokens never drawn
-            self._llama.llama_memory_seq_rm(self.memory, job.seq, position + agreed, -1)
+        # Rows of the draft past the first disagreement hold tokens never drawn.
+        if agreed < len(guess) and not self._llama.llama_memory_seq_rm(self.memory, job.seq, position + agreed, -1):
+            raise RuntimeError("llama.cpp could not drop a draft's rejected rows from the cache")
 
     def _draw(self, job: Job, row: int) -> int:
         """The chain's token if the grammar takes it; else the grammar filters the candidates and the chain draws again."""
