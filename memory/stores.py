@@ -61,14 +61,21 @@ class MemoryStore(ABC):
 
 
 class InMemoryStore(MemoryStore):
-    """A dict of records: nothing survives the process."""
+    """Dicts of records and their vectors: nothing survives the process.
+
+    Vectors are kept apart as float32 arrays, not as the records' lists of Python floats, which took 8x
+    the bytes and were walked by the collector (docs/benchmarks.md, a population); `load` puts them back.
+    """
 
     def __init__(self) -> None:
         self.records: dict[str, MemoryRecord] = {}
+        self.vectors: dict[str, np.ndarray] = {}
 
     def add(self, records: list[MemoryRecord]) -> None:
         for record in records:
-            self.records[record.id] = record
+            self.records[record.id] = record.without_embedding()
+            if record.embedding is not None:
+                self.vectors[record.id] = np.asarray(record.embedding, dtype=np.float32)
 
     def touch(self, ids: list[str], when: datetime) -> None:
         for memory_id in ids:
@@ -77,9 +84,11 @@ class InMemoryStore(MemoryStore):
     def discard(self, ids: list[str]) -> None:
         for memory_id in ids:
             self.records.pop(memory_id, None)
+            self.vectors.pop(memory_id, None)
 
     def load(self, agent: str) -> list[MemoryRecord]:
-        return [r for r in self.records.values() if r.agent == agent]
+        return [r.model_copy(update={"embedding": v.tolist() if (v := self.vectors.get(r.id)) is not None else None})
+                for r in self.records.values() if r.agent == agent]
 
 
 def _metadata(record: MemoryRecord) -> dict[str, str | int]:

@@ -23,6 +23,7 @@ from memory import (
     ChromaStore,
     FakeHashEmbeddings,
     InMemoryStore,
+    MemoryRecord,
     MemoryStream,
     RetrievalWeights,
     score_memories,
@@ -401,6 +402,38 @@ def test_cached_embeddings_batch_misses_and_reuse_hits():
     cached.embed_documents(["c d", "e f"])
     assert inner.batches == [["a b", "c d"], ["e f"]]
     assert cached.hits == 2 and cached.misses == 3
+
+
+async def test_cached_embeddings_answer_a_text_alike_on_a_miss_and_a_hit_async_or_not():
+    class Precise(FakeHashEmbeddings):
+        """Float64 values, as a remote embedder may give; and a count of what reaches it."""
+
+        calls = 0
+
+        def embed_documents(self, texts):
+            Precise.calls += 1
+            return [[v + 1e-12 for v in vector] for vector in super().embed_documents(texts)]
+
+        async def aembed_documents(self, texts):
+            return self.embed_documents(texts)
+
+    cached = CachedEmbeddings(Precise())
+    miss = cached.embed_documents(["Ann bakes bread"])[0]
+    hit = await cached.aembed_query("Ann bakes bread")
+    assert miss == hit == np.asarray(miss, dtype=np.float32).tolist()  # kept and answered as float32
+    assert Precise.calls == 1 and cached.hits == 1
+
+
+def test_the_in_memory_store_keeps_vectors_apart_and_gives_them_back_on_load():
+    store = InMemoryStore()
+    vector = FakeHashEmbeddings().embed_query("Ann bakes bread")
+    made = datetime(2023, 2, 13, 8)
+    store.add([MemoryRecord(id="Ann#0", agent="Ann", kind="observation", text="Ann bakes bread", created=made,
+                            last_accessed=made, importance=3, embedding=vector)])
+    assert store.records["Ann#0"].embedding is None  # no list of floats kept beside the array
+    assert store.load("Ann")[0].embedding == vector
+    store.discard(["Ann#0"])
+    assert store.load("Ann") == [] and store.vectors == {}
 
 
 def test_cached_embeddings_are_safe_under_threads():

@@ -14,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.gateway import ModelGateway, build_backend
-from memory import InMemoryStore
 from tests.conftest import comparable_log
 from worlds.cli import app
 from worlds.engine import Engine
@@ -215,15 +214,14 @@ def restored_run(tmp_path: Path, snapshot_tick: int, text: str = RP_TOWN) -> tup
     def on_tick(tick: int, now: datetime, events: list) -> None:
         if tick == snapshot_tick:
             captured["state"] = json.loads(json.dumps(engines[0].get_state()))
-            captured["store"] = copy.deepcopy(engines[0].store.records)
+            captured["store"] = copy.deepcopy(engines[0].store)
 
     first = asyncio.run(execute_run(scenario, tmp_path / "a", on_engine=engines.append, on_tick=on_tick))
     state = captured["state"]
 
     async def resume() -> Path:
         folder = RunFolder.create(tmp_path / "b", scenario)
-        store = InMemoryStore()
-        store.records = captured["store"]
+        store = captured["store"]
         gateway = ModelGateway(build_backend("fake"))
         engine = Engine(scenario, gateway, EventWriter(folder.events_path), store,
                         build_agents(scenario, store, gateway, "fake"), World(scenario))

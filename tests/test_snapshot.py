@@ -13,7 +13,6 @@ from agents.agent import Agent
 from agents.context import TickContext
 from agents.gateway import ModelGateway, build_backend
 from agents.plans import PlanStep
-from memory import InMemoryStore
 from tests.conftest import SMALL_TOWN, comparable_log
 from tests.fakes import EchoFake, make_agent
 from tests.test_world_run import PICNIC_TOWN
@@ -41,7 +40,7 @@ def _restored_run(
         if tick == snapshot_tick:
             engine = engines[0]
             captured["state"] = json.loads(json.dumps(engine.get_state()))  # proves it is JSON-able
-            captured["store"] = copy.deepcopy(engine.store.records)
+            captured["store"] = copy.deepcopy(engine.store)
 
     first = asyncio.run(execute_run(scenario, tmp_path / "a", model=model_factory(), until=until,
                                     on_engine=engines.append, on_tick=on_tick))
@@ -50,8 +49,7 @@ def _restored_run(
 
     async def resume() -> Path:
         folder = RunFolder.create(tmp_path / "b", scenario)
-        store = InMemoryStore()
-        store.records = captured["store"]
+        store = captured["store"]
         gateway = ModelGateway(build_backend(model_factory()))
         agents = build_agents(scenario, store, gateway, "fake")
         engine = Engine(scenario, gateway, EventWriter(folder.events_path), store, agents, World(scenario))
