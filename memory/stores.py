@@ -87,8 +87,11 @@ class InMemoryStore(MemoryStore):
             self.vectors.pop(memory_id, None)
 
     def load(self, agent: str) -> list[MemoryRecord]:
-        return [r.model_copy(update={"embedding": v.tolist() if (v := self.vectors.get(r.id)) is not None else None})
-                for r in self.records.values() if r.agent == agent]
+        return [self._with_vector(r) for r in self.records.values() if r.agent == agent]
+
+    def _with_vector(self, record: MemoryRecord) -> MemoryRecord:
+        vector = self.vectors.get(record.id)
+        return record if vector is None else record.model_copy(update={"embedding": vector.tolist()})
 
 
 def _metadata(record: MemoryRecord) -> dict[str, str | int]:

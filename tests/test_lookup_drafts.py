@@ -63,7 +63,8 @@ class _ScriptedLlama:
         for i in range(batch.n_tokens):
             cells = self.cache.setdefault(batch.seq_id[i][0], {})
             position = batch.pos[i]
-            assert position not in cells and (position == 0 or position - 1 in cells), f"position {position} out of turn"
+            in_turn = position not in cells and (position == 0 or position - 1 in cells)
+            assert in_turn, f"position {position} out of turn"
             cells[position] = batch.token[i]
         return 0
 

@@ -15,8 +15,8 @@ from agents.gateway.backends.prefix_states import DEFAULT_MAX_BYTES
 from agents.gateway.errors import ModelSpecError
 
 SPEC_HELP = (
-    "use one of: embedded, embedded:1.5b, llamacpp:/path/model.gguf (both take ?n_ctx=N&prefix_mb=N&parallel=N&draft=N), "
-    "openai:MODEL, ollama:MODEL, "
+    "use one of: embedded, embedded:1.5b, llamacpp:/path/model.gguf "
+    "(both take ?n_ctx=N&prefix_mb=N&parallel=N&draft=N), openai:MODEL, ollama:MODEL, "
     "openai-compatible:http://HOST:PORT/v1?model=NAME, fake, fake?latency=SECONDS&words=N&context=N"
 )
 
