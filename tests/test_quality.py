@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from worlds.corpus.dedup import NearDuplicates, normalised_hash
-from agents.cognition.lines import echoes, introduces_as, names_self, truncated
+from agents.cognition.lines import echoes, introduces_as, names_self, sounds_like_an_assistant, truncated
 from worlds.corpus.quality import Dialogue, Line, figures, measure, repeated_trigram_share
 
 
@@ -123,3 +123,16 @@ def test_a_speaker_who_introduces_himself_by_his_partners_name_is_caught() -> No
     assert introduces_as("Sam Moore", "hi there, my name is sam")
     assert not introduces_as("Sam Moore", "Sam told me about the election.")
     assert not introduces_as("Sam Moore", "I'm Samuel's cousin.")
+
+
+@pytest.mark.parametrize("line, assistant", [
+    ("I'm sorry, but I can't assist with that.", True),
+    ("If you have any other questions, please don't hesitate to ask.", True),
+    ("You're welcome! Let me know if you need any other help.", True),
+    ("As an AI, I have no plans.", True),
+    ("Can you help me carry these chairs to the cafe?", False),
+    ("I hesitated, then asked her anyway.", False),
+    ("Any other ideas for the party?", False),
+])
+def test_what_chat_tuned_models_say_as_themselves_is_caught(line: str, assistant: bool):
+    assert sounds_like_an_assistant(line) is assistant

@@ -16,7 +16,8 @@ _FAREWELL = re.compile(
     r"afternoon|night))\b", re.I)
 #: What chat-tuned models say as themselves, which no townsperson says.
 _ASSISTANT = re.compile(r"\b(assist you|assistance|how (can|may) i help( you)?|as an ai|language model|i'?m (just )?an ai|"
-                        r"computer program|i don'?t have (personal|feelings|access))\b", re.I)
+                        r"computer program|i don'?t have (personal|feelings|access)|(can'?t|cannot|unable to) assist|"
+                        r"any other (questions|help)|(don'?t|do not) hesitate to)\b", re.I)
 #: A line echoes when at least this share of its words is one common subsequence with an earlier line
 #: (ROUGE-L precision with the earlier line as reference).
 ECHO_SHARE = 0.6
