@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +24,7 @@ from agents.gateway.backends.base import Backend
 from agents.importance import model_importance_scorer
 from memory import ChromaStore, InMemoryStore, MemoryRecord, MemoryStore, MemoryStream, build_embedder
 from worlds.budget import flag_for
+from worlds.collector import TickCollector
 from worlds.engine import Engine, spent_in
 from worlds.eventlog import EventWriter
 from worlds.events import EventBase, ForkOrigin, MemoryAddedEvent, RunEnded, RunStarted
@@ -141,8 +140,14 @@ async def drive(run: StartedRun, on_tick: Callable[[int, datetime, list[EventBas
     cache whatever happens."""
     engine = run.engine
     try:
-        with few_collections():
-            ended = await engine.run(run.stop, on_tick=on_tick, on_snapshot=on_snapshot or run.folder.write_snapshot)
+        with TickCollector() as collector:
+
+            def tick_done(tick: int, when: datetime, events: list[EventBase]) -> None:
+                if on_tick is not None:
+                    on_tick(tick, when, events)
+                collector.tick_done()
+
+            ended = await engine.run(run.stop, on_tick=tick_done, on_snapshot=on_snapshot or run.folder.write_snapshot)
     except ModelServerDownError as exc:
         exc.run_dir = run.folder.path  # the CLI names the run to resume once the server is back
         raise
@@ -151,25 +156,6 @@ async def drive(run: StartedRun, on_tick: Callable[[int, datetime, list[EventBas
         run.cache.close()
     return RunSummary(run_dir=run.folder.path, status=ended.status, detail=ended.detail, ticks=ended.ticks,
                       sim_time=ended.sim_time, counters=engine.env.gateway.counters)
-
-
-@contextmanager
-def few_collections() -> Iterator[None]:
-    """A run piles up millions of small objects that live to its end (memories, plans, records); at CPython's
-    default thresholds the collector keeps re-scanning them, which made an hour of 10,000 agents 1.4x slower
-    (docs/benchmarks.md). What exists when the run starts is frozen out of collections, and collections are rarer.
-    """
-    before = gc.get_threshold()
-    ours = gc.get_freeze_count() == 0  # a caller's own frozen objects are left frozen
-    if ours:
-        gc.freeze()
-    gc.set_threshold(50_000, 20, 10)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        if ours:
-            gc.unfreeze()
 
 
 def store_from_log(folder: RunFolder, embedder: Embeddings, records: int | None = None,

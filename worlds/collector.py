@@ -1,0 +1,56 @@
+"""When Python's cycle collector runs during a run: between ticks, as often as the run's kept objects grow."""
+
+from __future__ import annotations
+
+import gc
+from types import TracebackType
+
+
+class TickCollector:
+    """Reference counting frees nearly all of a run's garbage (a few hundred cyclic objects a tick in a town of
+    10,000); the cycle collector's own schedule, a young collection every so many allocations, re-scanned each
+    tick's live working set again and again, and that set grows with the town, so a larger town cost more per
+    agent (docs/benchmarks.md, a population).
+
+    Instead, while a run goes: no automatic collection; after each tick, what survived it is frozen out of
+    collections; and once the frozen objects have grown by `growth` times since the last full collection, one
+    full collection frees the cycles that piled up. That costs time in proportion to what the run keeps, and
+    holds cyclic garbage to a fraction of the heap. A caller that froze objects itself or turned the collector
+    off keeps its own arrangement.
+    """
+
+    def __init__(self, growth: float = 2.0) -> None:
+        self.growth = growth
+        self.active = False
+        #: How many objects were frozen right after the last full collection (or at the start).
+        self.frozen_after_collection = 0
+        #: Full collections run, and the cyclic objects they freed.
+        self.collections = 0
+        self.freed = 0
+
+    def __enter__(self) -> TickCollector:
+        self.active = gc.isenabled() and gc.get_freeze_count() == 0
+        if self.active:
+            gc.disable()
+            gc.freeze()
+            self.frozen_after_collection = gc.get_freeze_count()
+        return self
+
+    def tick_done(self) -> None:
+        """A tick is in the log: what it left behind is long-lived now, or garbage for the next full collection."""
+        if not self.active:
+            return
+        gc.freeze()
+        if gc.get_freeze_count() > self.growth * self.frozen_after_collection:
+            gc.unfreeze()
+            self.freed += gc.collect()
+            self.collections += 1
+            gc.freeze()
+            self.frozen_after_collection = gc.get_freeze_count()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self.active:
+            gc.unfreeze()
+            gc.enable()
+            self.active = False
