@@ -79,7 +79,9 @@ PATHS = ("direct", "direct_fresh", "gateway")
 def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
     from agents.gateway.backends import llamacpp
 
-    backend = build_backend(f"embedded?n_ctx={args.n_ctx}")
+    # Drafts off: the direct path decodes a token a step, and this measures the gateway, not the decoder's drafts
+    # (benchmarks/embedded_throughput.py measures those).
+    backend = build_backend(f"embedded?n_ctx={args.n_ctx}&draft=0")
     # The backend's loader builds exactly Llama(model_path=assembled_path(), n_ctx, n_threads=os.cpu_count(),
     # verbose=False) and keeps it in llamacpp._loaded: the direct paths call its create_chat_completion, the
     # gateway path goes through the batched decoder on the same weights (its own context and sampling loop), so

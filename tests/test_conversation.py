@@ -4,6 +4,7 @@ from datetime import datetime
 
 from agents.cognition.converse import _PACE, LINE_TEMPERATURES, next_line
 from agents.cognition.lines import _strip_name_prefixes, repeats, spoken
+from agents.cognition.perceive import is_overheard, overheard
 from agents.context import Phase, TickContext
 from agents.gateway import CallScope, ModelGateway
 from tests.conftest import SMALL_TOWN, Scripted
@@ -81,6 +82,22 @@ async def test_a_line_that_only_greets_its_own_speaker_is_mended_and_the_repair_
     assert (repair.raw, repair.repaired, repair.purpose) == ("Hi Ann! Lovely morning for it.", said.line, "utterance")
 
 
+async def test_a_line_that_greets_someone_not_in_the_talk_is_mended_and_one_reading_out_the_prompt_asked_again():
+    backend = Scripted(["Hello, Tom Moore! The ovens are full today."])
+    gateway = ModelGateway(backend)
+    reports: list = []
+    said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", [("Bob Ray", "Morning!")], [],
+                           gateway, CallScope("Ann Lee", 6, sink=reports.append), NOW)
+    assert said.line == "Hello! The ovens are full today." and gateway.counters.repairs == 1
+    backend = Scripted(["Oh hello! It's my turn.", f"It is {NOW:%A} at {NOW:%H:%M}.", "Morning, Bob! Fresh bread?"])
+    reports = []
+    said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", [("Bob Ray", "Morning!")], [],
+                           ModelGateway(backend), CallScope("Ann Lee", 7, sink=reports.append), NOW)
+    assert said.line == "Morning, Bob! Fresh bread?"
+    assert [r.detail.split(":")[0] for r in reports if r.kind == "model_retry"] == [
+        "the line repeats its instructions"] * 2
+
+
 async def test_a_line_reciting_the_speakers_description_is_asked_again():
     backend = Scripted(["Hi, I'm Ann Lee, a 30-year-old baker, and I bake bread.", "Fresh loaves are out, want one?"])
     ann = make_agent("Ann Lee", "flat", age=30, traits="cheerful", persona="Ann bakes bread.")
@@ -109,6 +126,19 @@ async def test_each_try_is_given_the_next_recollection_not_yet_talked_about():
                     "(Answer briefly, then mention: The street fair is on Saturday.)",
                     "(Answer briefly, then mention: I am hosting a picnic on Sunday.)"]
     assert said.line == "The fair is on Saturday, are you going?" and not said.wrapping_up
+
+
+async def test_overheard_words_are_never_the_thing_to_bring_up_and_rules_read_back_are_asked_again():
+    backend = Scripted(["Keep the talk going, Bob!", "The fair is on Saturday, are you going?"])
+    recollections = [overheard("Cy Dee", "Bob Ray", "The bakery is closed."), "The street fair is on Saturday."]
+    reports: list = []
+    said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", [("Bob Ray", "Morning!")],
+                           recollections, ModelGateway(backend), CallScope("Ann Lee", 8, sink=reports.append), NOW)
+    cues = [call.messages[-1].content.splitlines()[-1] for call in backend.calls]
+    assert cues == ["(Answer briefly, then mention: The street fair is on Saturday.)"] * 2
+    assert '- Cy Dee said to Bob Ray: "The bakery is closed."' in backend.calls[0].messages[1].content  # still known
+    assert said.line == "The fair is on Saturday, are you going?"
+    assert [r.detail.split(":")[0] for r in reports if r.kind == "model_retry"] == ["the line repeats its instructions"]
 
 
 async def test_when_every_try_repeats_the_last_asks_for_a_goodbye_that_may_end_the_talk_early():
@@ -164,3 +194,8 @@ async def test_a_talk_that_ran_dry_ends_on_its_goodbye_before_min_lines():
         reports += ctx.drain()
     [ended] = [r for r in reports if getattr(r, "kind", "") == "conversation_ended"]
     assert (ended.reason, ended.lines) == ("farewell", 3) and talk.history[-1] == ("Ann Lee", "Must dash, bye now!")
+
+
+def test_an_overheard_line_is_known_again_by_its_shape():
+    assert is_overheard(overheard("Cy Dee", "Ann and Bob", "Hi there."))
+    assert not is_overheard("Cy Dee said the bakery is closed.")

@@ -30,6 +30,8 @@ SELF_ADDRESSING = item(chat("Ann, we should bake the bread early.", *LONG[1:])) 
 ECHOING = item(chat(*LONG[:3], "The oven at the cafe is free after six."))  # the last line echoes the second
 FLIPPED = item(chat("Instruction: list what we need.", "Instruction: you list it.", "Fine.", "Done."),
                kind="roleplay", roles=True)
+OUT_OF_CHARACTER = item(chat("It's my turn.", *LONG[1:]))  # 1 of 4 lines reads out the prompt
+MISADDRESSED = item(chat("Hello, Tom! We should bake the bread early.", *LONG[1:]))  # Tom is not in the talk
 LOOPING = item(chat("see you at the party", "see you at the party", "the cake is ready"))
 SELF_EVAL = item(chat("Name a colour.", "Blue."), kind="self_eval", p_true=0.6)
 
@@ -40,6 +42,8 @@ SELF_EVAL = item(chat("Name a colour.", "Blue."), kind="self_eval", p_true=0.6)
     ("end_reasons", ["farewell"], ["max_lines"], item(chat(*LONG))),
     ("max_self_address", 0.25, 0.24, SELF_ADDRESSING),
     ("max_echo", 0.25, 0.24, ECHOING),
+    ("max_out_of_character", 0.25, 0.24, OUT_OF_CHARACTER),
+    ("max_wrong_addressee", 0.25, 0.24, MISADDRESSED),
     ("max_role_flips", 1, 0, FLIPPED),
     ("max_repetition", figures(LOOPING.dialogue).repeated_trigram_share,
      figures(LOOPING.dialogue).repeated_trigram_share - 0.01, LOOPING),
@@ -58,6 +62,8 @@ def test_each_filter_keeps_at_its_threshold_and_removes_beyond_it(option: str, k
 def test_the_figures_behind_the_cases_are_the_ones_meant() -> None:
     assert figures(SELF_ADDRESSING.dialogue).self_address == 1 and figures(ECHOING.dialogue).echo == 1
     assert figures(FLIPPED.dialogue).role_flips == 1
+    assert figures(OUT_OF_CHARACTER.dialogue).out_of_character == 1
+    assert figures(MISADDRESSED.dialogue).wrong_addressee == 1
     assert 0 < figures(LOOPING.dialogue).repeated_trigram_share < 1
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from worlds.corpus.dedup import NearDuplicates, normalised_hash
-from agents.cognition.lines import echoes, introduces_as, names_self, sounds_like_an_assistant, truncated
+from agents.cognition.lines import (
+    absent_addressees,
+    echoes,
+    introduces_as,
+    names_self,
+    out_of_character,
+    reads_out_prompt,
+    sounds_like_an_assistant,
+    truncated,
+)
 from worlds.corpus.quality import Dialogue, Line, figures, measure, repeated_trigram_share
 
 
@@ -133,6 +142,55 @@ def test_a_speaker_who_introduces_himself_by_his_partners_name_is_caught() -> No
     ("Can you help me carry these chairs to the cafe?", False),
     ("I hesitated, then asked her anyway.", False),
     ("Any other ideas for the party?", False),
+    ("You're welcome! I'm glad I could help.", True),
+    ("I'm always here to help, whether you need advice or a chat.", True),
+    ("I'm glad you found the information helpful.", True),
+    ("Glad I could help you carry those boxes!", False),
+    ("I need more information about the party.", False),
 ])
 def test_what_chat_tuned_models_say_as_themselves_is_caught(line: str, assistant: bool):
     assert sounds_like_an_assistant(line) is assistant
+
+
+@pytest.mark.parametrize("line, read_out", [
+    ("Oh hello! It's my turn.", True),
+    ("Tom Moore is my turn, but I'm sorry to hear that.", True),
+    ("Hello, Isabella! It's Monday at 07:20.", True),
+    ("It is Tuesday at 8.20, you know.", True),
+    ("It's time to wrap up and finish your thought.", True),
+    ('Sam Moore said to Isabella Rodriguez: "Thanks for letting me know!', True),
+    ("Hello! Tom Moore is at Hobbs Cafe.", True),
+    ("Then she said to me it was fine.", False),
+    ("Tom said to Ann that it's late.", False),
+    ("It's my turn to pay today.", False),
+    ("See you Monday at 10:00!", False),
+    ("Your turn to buy the coffee!", False),
+])
+def test_a_line_that_reads_out_its_prompt_is_caught(line: str, read_out: bool) -> None:
+    assert reads_out_prompt(line) is read_out
+    assert out_of_character(line) is read_out
+
+
+@pytest.mark.parametrize("line, present, absent", [
+    ("Hello, Tom Moore! Good to see you.", ["Klaus Mueller"], ["Tom Moore"]),
+    ("Thanks, Maria. See you later.", ["Isabella Rodriguez", "Tom Moore"], ["Maria"]),
+    ("Nice. Hey there, Ann!", ["Bob"], ["Ann"]),
+    ("Hello, Sam!", ["Klaus Mueller", "Sam Moore"], []),
+    ("hi Klaus, how are you?", ["Klaus Mueller"], []),
+    ("Hello, everyone! Thanks, man.", ["Bob"], []),
+    ("Hello! Isabella is at the cafe.", ["Bob"], []),
+    ("Hello, How are you?", ["Bob"], []),
+])
+def test_greeting_someone_who_is_not_in_the_talk_is_caught(line: str, present: list[str], absent: list[str]) -> None:
+    assert absent_addressees(line, present) == absent
+
+
+def test_corpus_figures_count_out_of_character_lines_and_wrong_addressees() -> None:
+    tom, isabella = "Tom Moore", "Isabella Rodriguez"
+    talk = dialogue((tom, "Hello, Isabella! It's Monday at 07:20."), (isabella, "Oh hello! It's my turn."),
+                    (tom, "Thanks, Maria, see you at the party."), (isabella, "I can't assist with that."),
+                    (tom, "It's my turn to bring the cake, Isabella."))
+    seen = figures(talk)
+    assert (seen.out_of_character, seen.wrong_addressee) == (3, 1)
+    report = measure([talk])
+    assert report.out_of_character_rate == 0.6 and report.wrong_addressee_rate == 0.2

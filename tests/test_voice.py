@@ -2,7 +2,7 @@
 
 import pytest
 
-from agents.cognition.voice import in_first_person, without_self_address
+from agents.cognition.voice import in_first_person, without_address_to
 
 
 @pytest.mark.parametrize(("name", "memory", "said"), [
@@ -33,4 +33,4 @@ def test_memories_about_the_speaker_become_first_person(name: str, memory: str, 
     ("Ann Lee", "Ann thinks the bread is ready.", "Ann thinks the bread is ready."),
 ])
 def test_only_a_speakers_own_name_as_addressee_is_taken_out(speaker: str, line: str, mended: str) -> None:
-    assert without_self_address(speaker, line) == mended
+    assert without_address_to(speaker, line) == mended

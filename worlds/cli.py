@@ -542,6 +542,8 @@ def _quality_table(quality: QualityReport) -> Table:
         *((f"ended: {reason}", f"{share:.0%}") for reason, share in quality.end_reasons.items()),
         ("self-address rate", f"{quality.self_address_rate:.1%}"), ("echo rate", f"{quality.echo_rate:.1%}"),
         ("truncated lines", f"{quality.truncated_rate:.1%}"),
+        ("out of character (assistant, prompt read out)", f"{quality.out_of_character_rate:.1%}"),
+        ("greets someone not in the talk", f"{quality.wrong_addressee_rate:.1%}"),
         ("distinct-1 / distinct-2", f"{quality.distinct_1:.3f} / {quality.distinct_2:.3f}"),
         ("near-duplicate dialogues", f"{quality.near_duplicate_rate:.1%}"),
     ]
@@ -740,6 +742,10 @@ def harvest_command(
     max_self_address: Annotated[float | None, typer.Option(
         help="Drop dialogues whose share of self-addressing lines is above this (0-1).")] = None,
     max_echo: Annotated[float | None, typer.Option(help="Drop dialogues whose share of echoed lines is above this.")] = None,
+    max_out_of_character: Annotated[float | None, typer.Option(
+        help="Drop dialogues whose share of lines out of character (assistant talk, prompt read out) is above this.")] = None,
+    max_wrong_addressee: Annotated[float | None, typer.Option(
+        help="Drop dialogues whose share of lines greeting someone not in the talk is above this.")] = None,
     max_role_flips: Annotated[int | None, typer.Option(help="Drop role-play sessions with more role flips.")] = None,
     max_repetition: Annotated[float | None, typer.Option(
         help="Drop dialogues whose repeated-trigram share is above this (0-1).")] = None,
@@ -804,6 +810,7 @@ def _harvest_options(**given: Any) -> HarvestOptions:
             filters=HarvestFilters(
                 min_turns=given["min_turns"], max_turns=given["max_turns"], end_reasons=given["end_reason"],
                 max_self_address=given["max_self_address"], max_echo=given["max_echo"],
+                max_out_of_character=given["max_out_of_character"], max_wrong_addressee=given["max_wrong_addressee"],
                 max_role_flips=given["max_role_flips"], max_repetition=given["max_repetition"],
                 min_chars=given["min_chars"], max_chars=given["max_chars"], min_p_true=given["min_p_true"]),
         )

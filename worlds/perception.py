@@ -6,6 +6,7 @@ import bisect
 from collections import defaultdict
 
 from agents.agent import Perception
+from agents.cognition.perceive import overheard
 from worlds.events import (
     ActivityStarted,
     ConversationEnded,
@@ -98,7 +99,7 @@ def perceptions(events: list[EventBase], positions: dict[str, str], earshot: int
         elif isinstance(event, Utterance):
             for other in crowds.near(event.place, event.speaker, *event.agents):
                 listeners = _names([a for a in event.agents if a != event.speaker])
-                seen[other].append(Perception(text=f"{event.speaker} said to {listeners}: \"{event.text}\"",
+                seen[other].append(Perception(text=overheard(event.speaker, listeners, event.text),
                                               source_event=event.seq, other=event.speaker))
     return seen
 

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from agents.agent import Agent
 from agents.cognition.lines import (
+    NAMES_KEPT,
+    absent_addressees,
     echoes,
     first_sentences,
     introduces_as,
     names_self,
+    reads_out_prompt,
     repeats,
     says_goodbye,
     sounds_like_an_assistant,
     spoken,
     words,
 )
-from agents.cognition.voice import in_first_person, without_self_address
+from agents.cognition.perceive import is_overheard
+from agents.cognition.voice import in_first_person, without_address_to
 from agents.gateway import CallScope, ChatMessage, ModelGateway, ModelUnavailableError
 from agents.prompting import Section, assemble, bullet_list
 
@@ -85,6 +90,14 @@ def untalked(recollections: list[str], history: list[tuple[str, str]], names: li
     return fresh
 
 
+def _manner(others: str) -> str:
+    """The rules of speech every line prompt gives, and that a line must not read back."""
+    return (f"Like a neighbour, not an assistant: never offer help and never ask how you can assist. In the first "
+            f"person, to {others}, in one or two short, casual sentences. Never say your own name and never describe "
+            f"yourself. Do not repeat what was already said: answer, then add something new (news, a question, a "
+            f"plan or an opinion). Plain speech only: no name labels, no quotation marks, no actions in asterisks.")
+
+
 def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tuple[str, str]],
                 recollections: list[str], now: datetime, stage: Stage, topic: str | None = None,
                 wrap_up: bool = False) -> list[ChatMessage]:
@@ -103,11 +116,7 @@ def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tup
     for_the_talk = [
         agent.persona_section(),
         agent.relationship_section(partners),
-        Section(label=f"How {first} talks", text=(
-            f"Like a neighbour, not an assistant: never offer help and never ask how you can assist. In the first "
-            f"person, to {others}, in one or two short, casual sentences. Never say your own name and never describe "
-            f"yourself. Do not repeat what was already said: answer, then add something new (news, a question, a "
-            f"plan or an opinion). Plain speech only: no name labels, no quotation marks, no actions in asterisks.")),
+        Section(label=f"How {first} talks", text=_manner(others)),
     ]
     for_now = [Section(label=f"On {first}'s mind", text=bullet_list(recollections))]
     talk = "\n\n".join([f"You are {agent.name}, chatting with {others} at {place}. "
@@ -143,13 +152,30 @@ FAULTS = ("has nothing spoken in it", "repeats its instructions", "repeats what 
           "recites the speaker's description", "sounds like a chat assistant", "confuses who is speaking", "")
 #: The words of the prompt's cue, which a small model sometimes says instead of following it.
 _CUE_COPIED = re.compile(r"\b(answer briefly|then mention|give a reason to leave)\b|\bmention:", re.I)
+#: A line that shares this many words in a row with the prompt's rules or pace reads them out.
+COPIED_RUN = 4
+
+
+def _word_runs(text: str) -> set[tuple[str, ...]]:
+    said = words(text)
+    return set(zip(*(said[i:] for i in range(COPIED_RUN))))
+
+
+def reads_out_rules(line: str, partners: list[str]) -> bool:
+    """The line says back part of what the prompt told it ("keep the talk going", "in one or two short sentences")."""
+    return bool(_word_runs(line) & _rule_runs(" and ".join(name.split()[0] for name in partners)))
+
+
+@lru_cache(maxsize=NAMES_KEPT)
+def _rule_runs(others: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(_word_runs(" ".join([_manner(others), *_PACE.values()])))
 
 
 def line_fault(speaker: Agent, partners: list[str], line: str, history: list[tuple[str, str]]) -> str:
     """What makes a line not worth keeping ("" when nothing does), in the words a retry record uses."""
     if not line:
         return FAULTS[0]
-    if _CUE_COPIED.search(line):
+    if _CUE_COPIED.search(line) or reads_out_prompt(line) or reads_out_rules(line, partners):
         return FAULTS[1]
     names = {speaker.name, *(who for who, _ in history)}
     if repeats(line, history, names) or echoes(line, (text for _, text in history)):
@@ -158,9 +184,17 @@ def line_fault(speaker: Agent, partners: list[str], line: str, history: list[tup
         return FAULTS[3]  # nobody tells a neighbour their age: the prompt's description read out
     if sounds_like_an_assistant(line):
         return FAULTS[4]
-    if names_self(speaker.name, line) or any(introduces_as(other, line) for other in partners):
+    if names_self(speaker.name, line) or any(introduces_as(other, line) for other in partners) \
+            or absent_addressees(line, partners):
         return FAULTS[5]
     return ""
+
+
+def _addressed_right(speaker: str, partners: list[str], line: str) -> str:
+    """The line without greeting its own speaker or anyone not in the talk by name ("Hello, Tom!" to Klaus)."""
+    for name in [speaker, *absent_addressees(line, partners)]:
+        line = without_address_to(name, line)
+    return line
 
 
 async def next_line(
@@ -168,13 +202,14 @@ async def next_line(
     gateway: ModelGateway, scope: CallScope, now: datetime, stage: Stage = "middle",
 ) -> NextLine:
     """The speaker's next line, asked again while it has a fault (a fresh seed and the next thing to mention,
-    logged as a retry); a line whose only fault is naming its own speaker as the one spoken to is mended
-    instead (logged as a repair). If every try is faulty the least bad one stands, and the conversation's
-    own checks judge it; when the best try so far only repeated the talk, the last one is asked to wrap up.
+    logged as a retry); a line whose only fault is greeting its own speaker, or someone not in the talk, by
+    name is mended instead (logged as a repair). If every try is faulty the least bad one stands, and the
+    conversation's own checks judge it; when the best try so far only repeated the talk, the last one is asked
+    to wrap up.
 
     Raises ModelUnavailableError when the model gives no line at all.
     """
-    topics = untalked(recollections, history, [agent.name, *partners]) or [None]
+    topics = untalked([r for r in recollections if not is_overheard(r)], history, [agent.name, *partners]) or [None]
     kept, kept_fault, kept_wrapping_up = "", FAULTS[0], False
     for attempt, temperature in enumerate(LINE_TEMPERATURES):
         last = attempt + 1 == len(LINE_TEMPERATURES)
@@ -185,7 +220,7 @@ async def next_line(
                                      temperature=temperature)
         text = first_sentences(spoken(raw, [agent.name, *partners]), LINE_SENTENCES)
         fault = line_fault(agent, partners, text, history)
-        if fault == FAULTS[-2] and (mended := without_self_address(agent.name, text)) != text \
+        if fault == FAULTS[-2] and (mended := _addressed_right(agent.name, partners, text)) != text \
                 and not line_fault(agent, partners, mended, history):
             gateway.note_repair(scope, "utterance", "spoken line", text, mended)
             text, fault = mended, ""

@@ -17,7 +17,28 @@ _FAREWELL = re.compile(
 #: What chat-tuned models say as themselves, which no townsperson says.
 _ASSISTANT = re.compile(r"\b(assist you|assistance|how (can|may) i help( you)?|as an ai|language model|i'?m (just )?an ai|"
                         r"computer program|i don'?t have (personal|feelings|access)|(can'?t|cannot|unable to) assist|"
-                        r"any other (questions|help)|(don'?t|do not) hesitate to)\b", re.I)
+                        r"any other (questions|help)|(don'?t|do not) hesitate to|glad (i|we) could (help|assist)(?=\s*[.!?,]|\s*$)|"
+                        r"(i'?m|i am) (always )?here to help|feel free to (ask|let me know|reach out)|"
+                        r"found (the|this|that|my) (information|help|advice|answer)s? (helpful|useful))\b", re.I)
+#: What a small model reads out of its prompt instead of speaking: the turn-taking ("it's my turn"), the moment's
+#: clock line ("It is Monday at 07:20"), the pace ("finish your thought"), and what it perceived in the words the
+#: world reports it ("Tom Moore is at Hobbs Cafe", "Sam Moore said to Isabella Rodriguez: ..."). Nobody says
+#: those to a neighbour in those words.
+_PROMPT_READ_OUT = re.compile(
+    r"(?i:\b(it'?s|it is|is) (now )?(my|your) turn\b(?! to\b))|"
+    r"(?i:\b(it'?s|it is|today is) (now )?(monday|tuesday|wednesday|thursday|friday|saturday|sunday),? "
+    r"at \d{1,2}[:.]\d{2}\b)|"
+    r"(?i:\b(finish your thought|keep the talk going|run its course)\b)|"
+    r"\b[A-Z][a-z]+ [A-Z][a-z]+ (said to|is at|came to|arrived at) [A-Z]")
+#: A greeting or thanks that names whom it is said to: "Hello, Sam!", "Thanks Tom Moore.", "Hi Klaus, how...".
+_ADDRESSED = re.compile(
+    r"(?:^|[.!?]\s+)(?i:hi|hello|hey|good (?:morning|afternoon|evening|night)|morning|welcome|thanks|thank you|"
+    r"(?:good)?bye|see you)(?i: there| again)?,?\s+(([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?)\s*(?=[,!.?]|$)")
+#: Words that follow a greeting capitalised but name nobody.
+_NOT_NAMES = {"everyone", "everybody", "all", "folks", "friend", "friends", "neighbor", "neighbour", "neighbors",
+              "neighbours", "there", "again", "sir", "madam", "buddy", "pal", "mate", "guys", "team", "love", "dear",
+              "honey", "darling", "stranger", "boss", "doc", "doctor", "coach", "officer", "miss", "mom", "mum", "dad",
+              "mother", "father", "grandma", "grandpa", "son", "kiddo", "you", "yourself", "too", "so", "much", "lots"}
 #: A line echoes when at least this share of its words is one common subsequence with an earlier line
 #: (ROUGE-L precision with the earlier line as reference).
 ECHO_SHARE = 0.6
@@ -48,6 +69,22 @@ def says_goodbye(line: str) -> bool:
 
 def sounds_like_an_assistant(line: str) -> bool:
     return bool(_ASSISTANT.search(line))
+
+
+def reads_out_prompt(line: str) -> bool:
+    return bool(_PROMPT_READ_OUT.search(line))
+
+
+def out_of_character(line: str) -> bool:
+    """The model speaks as itself, a chat assistant or the reader of its prompt, not as the townsperson."""
+    return sounds_like_an_assistant(line) or reads_out_prompt(line)
+
+
+def absent_addressees(line: str, present: Iterable[str]) -> list[str]:
+    """Whom the line greets or thanks by name though they are not in the talk: "Hello, Tom!" said to Klaus."""
+    here = {name.split()[0].lower() for name in present if name.split()}
+    return [found.group(1) for found in _ADDRESSED.finditer(line)
+            if found.group(2).lower() not in here and found.group(2).lower() not in _NOT_NAMES]
 
 
 def names_self(speaker: str, text: str) -> bool:

@@ -58,24 +58,24 @@ def _verb(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
 
 
-def without_self_address(speaker: str, line: str) -> str:
-    """The line with its speaker's own name taken out where it is the one spoken to ("Hi Ann!" said by Ann).
+def without_address_to(name: str, line: str) -> str:
+    """The line with `name` taken out where it is the one spoken to: "Hi Ann!" said by Ann, or to Bob.
 
     Only a name used as a greeting's or a sentence's addressee is taken out; any other mention is left for
     the caller's checks, which ask for the line again.
     """
-    if not speaker.split():
+    if not name.split():
         return line
     # "Hi Ann!" / "Hello Bob, Ann!" → "Hi!" / "Hello Bob!"; "Ann, it's you" → "It's you"; "..., Ann." → "..."
-    greeted, last_word, opening = _addresses_of(speaker)
+    greeted, last_word, opening = _addresses_of(name)
     line = greeted.sub(r"\1", line)
     line = last_word.sub("", line)
     return opening.sub(lambda m: m.group(1) + m.group(2).upper(), line)
 
 
 @lru_cache(maxsize=NAMES_KEPT)
-def _addresses_of(speaker: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    first = re.escape(speaker.split()[0])
-    name = rf"{first}(?:\s+{re.escape(speaker.split()[-1])})?" if len(speaker.split()) > 1 else first
-    return (re.compile(rf"(\b{_GREETING})\s+{name}(?=\s*[,.!?])", re.I), re.compile(rf",\s*{name}(?=\s*[.!?])"),
-            re.compile(rf"(^|(?<=[.!?]\s)){name},\s*(\w)"))
+def _addresses_of(name: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    first = re.escape(name.split()[0])
+    called = rf"{first}(?:\s+{re.escape(name.split()[-1])})?" if len(name.split()) > 1 else first
+    return (re.compile(rf"(\b{_GREETING})\s+{called}(?=\s*[,.!?])", re.I), re.compile(rf",\s*{called}(?=\s*[.!?])"),
+            re.compile(rf"(^|(?<=[.!?]\s)){called},\s*(\w)"))

@@ -106,6 +106,8 @@ def render(facts: CardFacts, picture: str) -> str:
         *(f"| ended: {reason} | {share:.1%} |" for reason, share in q.end_reasons.items()),
         f"| self-address rate | {q.self_address_rate:.2%} |", f"| echo rate | {q.echo_rate:.2%} |",
         f"| truncated lines | {q.truncated_rate:.2%} |",
+        f"| out of character (assistant, prompt read out) | {q.out_of_character_rate:.2%} |",
+        f"| greets someone not in the talk | {q.wrong_addressee_rate:.2%} |",
         f"| distinct-1 / distinct-2 | {q.distinct_1:.3f} / {q.distinct_2:.3f} |",
         f"| near-duplicate dialogues | {q.near_duplicate_rate:.2%} |",
         *([f"| role-play sessions with a role flip | {q.role_flip_rate:.1%} |"] if q.role_flip_rate is not None else []),

@@ -27,6 +27,8 @@ class HarvestFilters(BaseModel):
     end_reasons: list[str] = Field(default_factory=list)
     max_self_address: float | None = Field(default=None, ge=0, le=1)
     max_echo: float | None = Field(default=None, ge=0, le=1)
+    max_out_of_character: float | None = Field(default=None, ge=0, le=1)
+    max_wrong_addressee: float | None = Field(default=None, ge=0, le=1)
     max_role_flips: int | None = Field(default=None, ge=0)
     max_repetition: float | None = Field(default=None, ge=0, le=1)
     min_chars: int | None = Field(default=None, ge=0)
@@ -78,6 +80,12 @@ class HarvestFilters(BaseModel):
                           lambda item, seen: share(seen.self_address, seen.lines) > self.max_self_address))
         if self.max_echo is not None:
             tests.append(("--max-echo", lambda item, seen: share(seen.echo, seen.lines) > self.max_echo))
+        if self.max_out_of_character is not None:
+            tests.append(("--max-out-of-character", lambda item, seen:
+                          share(seen.out_of_character, seen.lines) > self.max_out_of_character))
+        if self.max_wrong_addressee is not None:
+            tests.append(("--max-wrong-addressee", lambda item, seen:
+                          share(seen.wrong_addressee, seen.lines) > self.max_wrong_addressee))
         if self.max_role_flips is not None:
             tests.append(("--max-role-flips", lambda item, seen: seen.role_flips > self.max_role_flips))
         if self.max_repetition is not None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 
 from pydantic import BaseModel
 
-from agents.cognition.lines import echoes_words, names_self, truncated, words
+from agents.cognition.lines import absent_addressees, echoes_words, names_self, out_of_character, truncated, words
 from agents.roleplay.records import Side
 from agents.roleplay.turns import Turn, flips_role
 from worlds.corpus.dedup import NearDuplicates
@@ -46,6 +46,10 @@ class LineFlags(BaseModel):
     echo: bool = False
     truncated: bool = False
     role_flip: bool = False
+    #: Speaks as a chat assistant or reads out its prompt ("It's my turn", "It is Monday at 07:20").
+    out_of_character: bool = False
+    #: Greets or thanks by name someone who does not speak in the dialogue.
+    wrong_addressee: bool = False
 
 
 class DialogueFigures(BaseModel):
@@ -57,6 +61,8 @@ class DialogueFigures(BaseModel):
     echo: int
     truncated: int
     role_flips: int
+    out_of_character: int
+    wrong_addressee: int
     repeated_trigram_share: float
     min_chars: int
     max_chars: int
@@ -64,28 +70,34 @@ class DialogueFigures(BaseModel):
 
 def line_flags(dialogue: Dialogue) -> list[LineFlags]:
     """Each line's faults, judged against the lines before it in the same dialogue."""
-    return [LineFlags(self_address=a, echo=e, truncated=t, role_flip=r) for a, e, t, r in _flag_rows(dialogue)]
+    return [LineFlags(**dict(zip(_FLAGS, row))) for row in _flag_rows(dialogue)]
 
 
-def _flag_rows(dialogue: Dialogue) -> Iterator[tuple[bool, bool, bool, bool]]:
-    """Each line's (self-address, echo, truncated, role flip), as plain tuples: a harvest counts them by the
-    hundred thousand and needs no model per line."""
+#: LineFlags' fields in the order `_flag_rows` gives them.
+_FLAGS = ("self_address", "echo", "truncated", "role_flip", "out_of_character", "wrong_addressee")
+
+
+def _flag_rows(dialogue: Dialogue) -> Iterator[tuple[bool, ...]]:
+    """Each line's flags in `_FLAGS` order, as plain tuples: a harvest counts them by the hundred thousand and
+    needs no model per line."""
     said = [words(line.text) for line in dialogue.lines]
+    speakers = {line.speaker for line in dialogue.lines}
     for number, line in enumerate(dialogue.lines):
         yield (names_self(line.speaker, line.text), echoes_words(said[number], said[:number]), truncated(line.text),
-               line.role is not None and flips_role(Turn(role=line.role, speaker=line.speaker, content=line.text)))
+               line.role is not None and flips_role(Turn(role=line.role, speaker=line.speaker, content=line.text)),
+               out_of_character(line.text), bool(absent_addressees(line.text, speakers)))
 
 
 def figures(dialogue: Dialogue, flags: list[LineFlags] | None = None) -> DialogueFigures:
     """One dialogue's figures, which both the harvest filters and the corpus tally read; `flags` spares working
     out each line's faults again when the caller has them."""
-    rows = _flag_rows(dialogue) if flags is None else \
-        ((f.self_address, f.echo, f.truncated, f.role_flip) for f in flags)
-    self_address, echo, cut, flips = (sum(column) for column in zip(*rows, (0, 0, 0, 0)))
+    rows = _flag_rows(dialogue) if flags is None else (tuple(getattr(f, name) for name in _FLAGS) for f in flags)
+    self_address, echo, cut, flips, off, misaddressed = (sum(column) for column in zip(*rows, (0,) * len(_FLAGS)))
     sizes = [len(line.text) for line in dialogue.lines] or [0]
     return DialogueFigures(
         lines=len(dialogue.lines), speakers=len({line.speaker for line in dialogue.lines}),
-        self_address=self_address, echo=echo, truncated=cut, role_flips=flips,
+        self_address=self_address, echo=echo, truncated=cut, role_flips=flips, out_of_character=off,
+        wrong_addressee=misaddressed,
         repeated_trigram_share=repeated_trigram_share([line.text for line in dialogue.lines]),
         min_chars=min(sizes), max_chars=max(sizes),
     )
@@ -104,6 +116,9 @@ class QualityReport(BaseModel):
     self_address_rate: float = 0.0
     echo_rate: float = 0.0
     truncated_rate: float = 0.0
+    #: Lines that speak as a chat assistant or read out the prompt, and lines that greet someone not in the talk.
+    out_of_character_rate: float = 0.0
+    wrong_addressee_rate: float = 0.0
     #: Distinct word unigrams and bigrams over all n-grams of all lines (no n-gram spans two lines).
     distinct_1: float = 0.0
     distinct_2: float = 0.0
@@ -149,7 +164,7 @@ class QualityTally:
         if dialogue.end_reason is not None:
             self.ends[dialogue.end_reason] += 1
         totals["lines"] += seen.lines
-        for field in ("self_address", "echo", "truncated"):
+        for field in ("self_address", "echo", "truncated", "out_of_character", "wrong_addressee"):
             totals[field] += getattr(seen, field)
         totals["flipped_sessions"] += dialogue.kind == "roleplay" and seen.role_flips > 0
         for line in dialogue.lines:
@@ -181,6 +196,8 @@ class QualityTally:
         report.self_address_rate = _share(totals["self_address"], report.lines)
         report.echo_rate = _share(totals["echo"], report.lines)
         report.truncated_rate = _share(totals["truncated"], report.lines)
+        report.out_of_character_rate = _share(totals["out_of_character"], report.lines)
+        report.wrong_addressee_rate = _share(totals["wrong_addressee"], report.lines)
         report.distinct_1 = _share(len(self.unigrams), totals["unigrams"])
         report.distinct_2 = _share(len(self.bigrams), totals["bigrams"])
         report.near_duplicate_rate = _share(totals["near"], report.dialogues)
