@@ -1,7 +1,7 @@
 """A population, not a party: towns of 1,000 to 10,000 generated agents through simulated hours on `fake`.
 
 Each size runs in its own process, so its peak RSS is its own, `--repeat` times: `wall_s` is the fastest of
-them (the others are what else ran on the machine). Prints one JSON object with --json:
+them (the others are what else ran on the machine), `peak_rss_mb` the largest. Prints one JSON object with --json:
 {"runs": [{"agents", "wall_s", "wall_s_each", "peak_rss_mb", "events_per_s", "model_calls"}, ...], "growth": ...}.
 """
 
@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process: one size, one JSON line
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.one:
         sys.stdout.write(json.dumps(one_size(args.one, args.hours, args.seed)) + "\n")
         return
@@ -58,7 +60,7 @@ def main() -> None:
     for size in (int(n) for n in args.agents.split(",")):
         each = [json.loads(subprocess.run([sys.executable, __file__, "--one", str(size), "--hours", str(args.hours),
                                            "--seed", str(args.seed)], capture_output=True, text=True,
-                                          check=True).stdout.splitlines()[-1]) for _ in range(max(1, args.repeat))]
+                                          check=True).stdout.splitlines()[-1]) for _ in range(args.repeat)]
         fastest = min(each, key=lambda run: run["wall_s"])
         runs.append({**fastest, "wall_s_each": [run["wall_s"] for run in each],
                      "peak_rss_mb": max(run["peak_rss_mb"] for run in each)})

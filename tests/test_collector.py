@@ -62,6 +62,31 @@ def test_a_caller_that_froze_objects_keeps_its_own_arrangement() -> None:
     assert gc.get_freeze_count() == frozen
 
 
+def test_a_caller_that_turned_the_collector_off_keeps_it_off() -> None:
+    gc.disable()
+    with TickCollector() as collector:
+        collector.tick_done()
+        assert not collector.active and gc.get_freeze_count() == 0
+    assert not gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_run_inside_a_run_leaves_the_outer_arrangement_alone() -> None:
+    with TickCollector() as outer:
+        frozen = gc.get_freeze_count()
+        with TickCollector() as inner:
+            inner.tick_done()
+            assert not inner.active
+        assert outer.active and not gc.isenabled() and gc.get_freeze_count() == frozen
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_the_kept_objects_are_counted_without_walking_the_heap() -> None:
+    with TickCollector(growth=100.0) as collector:
+        kept = [[] for _ in range(5000)]
+        collector.tick_done()
+        assert abs(collector.frozen - gc.get_freeze_count()) < 100 and len(kept) == 5000
+
+
 def test_the_collector_comes_back_when_the_run_fails() -> None:
     with pytest.raises(RuntimeError), TickCollector():
         raise RuntimeError("a model server died")

@@ -2,9 +2,11 @@
 
 from datetime import datetime
 
-from agents.cognition.converse import _PACE, LINE_TEMPERATURES, next_line
-from agents.cognition.lines import _strip_name_prefixes, repeats, spoken
-from agents.cognition.perceive import is_overheard, overheard
+import pytest
+
+from agents.cognition.converse import _PACE, LINE_TEMPERATURES, _addressed_right, next_line
+from agents.cognition.lines import _strip_name_prefixes, first_sentences, repeats, spoken
+from agents.cognition.noticed import is_overheard, overheard
 from agents.context import Phase, TickContext
 from agents.gateway import CallScope, ModelGateway
 from tests.conftest import SMALL_TOWN, Scripted
@@ -98,6 +100,32 @@ async def test_a_line_that_greets_someone_not_in_the_talk_is_mended_and_one_read
         "the line repeats its instructions"] * 2
 
 
+@pytest.mark.parametrize(("line", "mended"), [
+    ("Hi Tom! Thanks, Maria.", "Hi! Thanks."),  # two absent names, both taken out
+    ("Hello Bob, Ann! Thanks, Mr. Smith.", "Hello Bob! Thanks."),  # the speaker and a titled stranger
+    ("Thanks, Mr. Ray!", "Thanks, Mr. Ray!"),  # the partner, by title and surname: nothing to mend
+    ("Hello Tom, Maria! Fresh bread.", "Hello, Maria! Fresh bread."),  # only a greeting's name goes
+])
+def test_names_of_the_speaker_and_of_the_absent_are_taken_out_of_greetings(line: str, mended: str) -> None:
+    assert _addressed_right("Ann Lee", ["Bob Ray", "Cy Dee"], line) == mended
+
+
+async def test_a_mend_that_leaves_a_fault_is_not_kept_and_everyday_words_are_not_faults():
+    # "Hello, Maria!" is what mending leaves of the first try: still to someone absent, so it is asked again.
+    backend = Scripted(["Hello Tom, Maria! Fresh bread.", "Thanks, Mr. Ray! See you Saturday at the fair?"])
+    gateway = ModelGateway(backend)
+    reports: list = []
+    said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", [("Bob Ray", "Morning!")], [],
+                           gateway, CallScope("Ann Lee", 10, sink=reports.append), NOW)
+    assert said.line == "Thanks, Mr. Ray! See you Saturday at the fair?" and gateway.counters.repairs == 0
+    assert [r.detail.split(":")[0] for r in reports if r.kind == "model_retry"] == [
+        "the line greets someone not in the talk"]
+    backend = Scripted([f"It is {NOW:%A} at 23:59 already? Well, it is time to wrap up!"])
+    said = await next_line(make_agent("Ann Lee", "flat"), ["Bob Ray"], "Cafe", [("Bob Ray", "Is it late?")], [],
+                           ModelGateway(backend), CallScope("Ann Lee", 11), NOW)
+    assert len(backend.calls) == 1 and said.line.startswith("It is")
+
+
 async def test_a_line_reciting_the_speakers_description_is_asked_again():
     backend = Scripted(["Hi, I'm Ann Lee, a 30-year-old baker, and I bake bread.", "Fresh loaves are out, want one?"])
     ann = make_agent("Ann Lee", "flat", age=30, traits="cheerful", persona="Ann bakes bread.")
@@ -158,6 +186,7 @@ def test_spoken_keeps_only_the_words_said():
     assert spoken("Great, see you there!\nBob: Bye Ann!", names) == "Great, see you there!"
     assert spoken("(laughs) Oh, you know me.", names) == "Oh, you know me."
     assert spoken("(Oh, the fair? I'm going.", names) == "Oh, the fair? I'm going."  # a cue's bracket, copied
+    assert first_sentences("Thanks, Mr. Ray! Dr. Lee says hi. Bye.", 2) == "Thanks, Mr. Ray! Dr. Lee says hi."
 
 
 def test_echoed_name_labels_are_stripped():

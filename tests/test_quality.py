@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from worlds.corpus.dedup import NearDuplicates, normalised_hash
@@ -145,6 +147,13 @@ def test_a_speaker_who_introduces_himself_by_his_partners_name_is_caught() -> No
     ("You're welcome! I'm glad I could help.", True),
     ("I'm always here to help, whether you need advice or a chat.", True),
     ("I'm glad you found the information helpful.", True),
+    ("Is there anything else I can help you with?", True),
+    ("Anything else I can do for you today?", True),
+    ("I’m here to help.", True),
+    ("Feel free to ask if anything comes up.", True),
+    ("I'm here to help with the party tonight.", False),
+    ("Feel free to ask Maria, she knows.", False),
+    ("I found the advice helpful, thanks.", False),
     ("Glad I could help you carry those boxes!", False),
     ("I need more information about the party.", False),
 ])
@@ -156,7 +165,13 @@ def test_what_chat_tuned_models_say_as_themselves_is_caught(line: str, assistant
     ("Oh hello! It's my turn.", True),
     ("Tom Moore is my turn, but I'm sorry to hear that.", True),
     ("Hello, Isabella! It's Monday at 07:20.", True),
-    ("It is Tuesday at 8.20, you know.", True),
+    ("It is Tuesday at 08:20, you know.", True),
+    ("It’s my turn.", True),
+    ("It is Tuesday at 8.20, you know.", False),  # not the prompt's format
+    ("Maybe Isabella is at Hobbs Cafe.", False),
+    ("So Tom Moore came to see me.", False),
+    ("I think it has run its course.", False),
+    ("Well, it is time to wrap up!", False),
     ("It's time to wrap up and finish your thought.", True),
     ('Sam Moore said to Isabella Rodriguez: "Thanks for letting me know!', True),
     ("Hello! Tom Moore is at Hobbs Cafe.", True),
@@ -171,6 +186,12 @@ def test_a_line_that_reads_out_its_prompt_is_caught(line: str, read_out: bool) -
     assert out_of_character(line) is read_out
 
 
+def test_a_clock_line_counts_as_read_out_only_when_it_tells_the_moment() -> None:
+    now = datetime(2026, 12, 5, 9, 0)  # a Saturday
+    assert reads_out_prompt("It is Saturday at 09:00.", now)
+    assert not reads_out_prompt("It is Saturday at 10:00, the party starts then.", now)
+
+
 @pytest.mark.parametrize("line, present, absent", [
     ("Hello, Tom Moore! Good to see you.", ["Klaus Mueller"], ["Tom Moore"]),
     ("Thanks, Maria. See you later.", ["Isabella Rodriguez", "Tom Moore"], ["Maria"]),
@@ -180,6 +201,11 @@ def test_a_line_that_reads_out_its_prompt_is_caught(line: str, read_out: bool) -
     ("Hello, everyone! Thanks, man.", ["Bob"], []),
     ("Hello! Isabella is at the cafe.", ["Bob"], []),
     ("Hello, How are you?", ["Bob"], []),
+    ("Thanks, Mr. Moore!", ["Tom Moore"], []),
+    ("Thanks, Dr. Smith, see you.", ["Tom Moore"], ["Dr. Smith"]),
+    ("See you Saturday! Bye Tom.", ["Klaus Mueller"], ["Tom"]),
+    ("See you Soon! Morning, Sunshine! Hey Dude. Welcome Home!", ["Bob"], []),
+    ("Thanks, Miss!", ["Bob"], []),
 ])
 def test_greeting_someone_who_is_not_in_the_talk_is_caught(line: str, present: list[str], absent: list[str]) -> None:
     assert absent_addressees(line, present) == absent
@@ -194,3 +220,11 @@ def test_corpus_figures_count_out_of_character_lines_and_wrong_addressees() -> N
     assert (seen.out_of_character, seen.wrong_addressee) == (3, 1)
     report = measure([talk])
     assert report.out_of_character_rate == 0.6 and report.wrong_addressee_rate == 0.2
+
+
+def test_greeting_someone_in_the_talk_who_never_spoke_is_not_a_wrong_addressee() -> None:
+    talk = dialogue(("Tom Moore", "Hello, Maria! Good to see you both."), ("Isabella Rodriguez", "Morning, Tom."))
+    assert figures(talk).wrong_addressee == 1
+    talk.participants = ["Tom Moore", "Isabella Rodriguez", "Maria Lopez"]
+    assert figures(talk).wrong_addressee == 0
+

@@ -28,6 +28,8 @@ def test_memories_about_the_speaker_become_first_person(name: str, memory: str, 
     ("Maria Lopez", "Hello Klaus, Maria! How are you?", "Hello Klaus! How are you?"),
     ("Tom Moore", "Tom, it's great to see you!", "It's great to see you!"),
     ("Sam Moore", "Thanks, Sam Moore.", "Thanks."),
+    ("Mr. Smith", "Thanks, Mr. Smith!", "Thanks!"),
+    ("Ann Lee", "See you, Ann Lee.", "See you."),
     # Not an address: left alone for the checks to ask again.
     ("Tom Moore", "I am Tom.", "I am Tom."),
     ("Ann Lee", "Ann thinks the bread is ready.", "Ann thinks the bread is ready."),

@@ -6,7 +6,7 @@ import bisect
 from collections import defaultdict
 
 from agents.agent import Perception
-from agents.cognition.perceive import overheard
+from agents.cognition.noticed import arrived, came_to, is_at, overheard
 from worlds.events import (
     ActivityStarted,
     ConversationEnded,
@@ -80,12 +80,12 @@ def perceptions(events: list[EventBase], positions: dict[str, str], earshot: int
             if there:
                 listed = _names(there + ([f"{more} {'other' if more == 1 else 'others'}"] if more else []))
                 company = f"; {listed} {'was' if len(there) + more == 1 else 'were'} there"
-            seen[mover].append(Perception(text=f"{mover} arrived at {event.destination}{company}.",
+            seen[mover].append(Perception(text=arrived(mover, event.destination, company),
                                           source_event=event.seq))
             for other in there:
-                seen[mover].append(Perception(text=f"{other} is at {event.destination}.", source_event=event.seq,
+                seen[mover].append(Perception(text=is_at(other, event.destination), source_event=event.seq,
                                               other=other, arrival=True))
-                seen[other].append(Perception(text=f"{mover} came to {event.destination}.", source_event=event.seq,
+                seen[other].append(Perception(text=came_to(mover, event.destination), source_event=event.seq,
                                               other=mover, arrival=True))
         elif isinstance(event, ActivityStarted) and event.activity == "action":
             actor = event.agents[0]

@@ -24,7 +24,7 @@ from agents.cognition.lines import (
     spoken,
     words,
 )
-from agents.cognition.perceive import is_overheard
+from agents.cognition.noticed import is_overheard
 from agents.cognition.voice import in_first_person, without_address_to
 from agents.gateway import CallScope, ChatMessage, ModelGateway, ModelUnavailableError
 from agents.prompting import Section, assemble, bullet_list
@@ -98,6 +98,11 @@ def _manner(others: str) -> str:
             f"plan or an opinion). Plain speech only: no name labels, no quotation marks, no actions in asterisks.")
 
 
+def first_names(partners: list[str]) -> str:
+    """The company as the speaker's prompt names it: "Tom and Maria"."""
+    return " and ".join(name.split()[0] for name in partners)
+
+
 def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tuple[str, str]],
                 recollections: list[str], now: datetime, stage: Stage, topic: str | None = None,
                 wrap_up: bool = False) -> list[ChatMessage]:
@@ -110,7 +115,7 @@ def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tup
     """
     stage = "closing" if wrap_up else stage
     first = agent.persona.first_name
-    others = " and ".join(name.split()[0] for name in partners)
+    others = first_names(partners)
     # What holds for the whole talk comes first, in its own system turn, so a backend that keeps evaluated
     # prompt prefixes evaluates it once per speaker and talk; the moment (time, memories, pace) follows.
     for_the_talk = [
@@ -149,33 +154,47 @@ def line_prompt(agent: Agent, partners: list[str], place: str, history: list[tup
 
 #: Faults from the worst down: when every try has one, the least bad try is kept (a repeat ends the talk).
 FAULTS = ("has nothing spoken in it", "repeats its instructions", "repeats what was said",
-          "recites the speaker's description", "sounds like a chat assistant", "confuses who is speaking", "")
+          "recites the speaker's description", "sounds like a chat assistant", "confuses who is speaking",
+          "greets someone not in the talk", "")
+#: Faults that taking a name out of the line may mend ("Hello, Tom!" to Klaus).
+_MENDABLE = FAULTS[-3:-1]
 #: The words of the prompt's cue, which a small model sometimes says instead of following it.
 _CUE_COPIED = re.compile(r"\b(answer briefly|then mention|give a reason to leave)\b|\bmention:", re.I)
-#: A line that shares this many words in a row with the prompt's rules or pace reads them out.
-COPIED_RUN = 4
+#: A line that shares this many words in a row, within one clause, with the prompt's rules of speech reads them
+#: out; shorter runs are everyday English ("in the first person"). The pace's words are everyday English too
+#: ("it is time to wrap up"): only its telltale phrases count (`lines.reads_out_prompt`).
+COPIED_RUN = 5
+_CLAUSE_BREAK = re.compile(r"[.,:;!?()]")
 
 
 def _word_runs(text: str) -> set[tuple[str, ...]]:
-    said = words(text)
-    return set(zip(*(said[i:] for i in range(COPIED_RUN))))
+    runs: set[tuple[str, ...]] = set()
+    for clause in _CLAUSE_BREAK.split(text):
+        said = words(clause)
+        runs.update(zip(*(said[i:] for i in range(COPIED_RUN))))
+    return runs
 
 
 def reads_out_rules(line: str, partners: list[str]) -> bool:
-    """The line says back part of what the prompt told it ("keep the talk going", "in one or two short sentences")."""
-    return bool(_word_runs(line) & _rule_runs(" and ".join(name.split()[0] for name in partners)))
+    """The line says back part of the rules of speech ("in one or two short, casual sentences")."""
+    return bool(_word_runs(line) & _rule_runs(first_names(partners)))
 
 
 @lru_cache(maxsize=NAMES_KEPT)
 def _rule_runs(others: str) -> frozenset[tuple[str, ...]]:
-    return frozenset(_word_runs(" ".join([_manner(others), *_PACE.values()])))
+    """The rules' word runs for one company, kept: every try of every line checks against them."""
+    return frozenset(_word_runs(_manner(others)))
 
 
-def line_fault(speaker: Agent, partners: list[str], line: str, history: list[tuple[str, str]]) -> str:
-    """What makes a line not worth keeping ("" when nothing does), in the words a retry record uses."""
+def line_fault(speaker: Agent, partners: list[str], line: str, history: list[tuple[str, str]],
+               now: datetime | None = None) -> str:
+    """What makes a line not worth keeping ("" when nothing does), in the words a retry record uses.
+
+    Given `now`, a clock line counts as read out of the prompt only when it tells that moment.
+    """
     if not line:
         return FAULTS[0]
-    if _CUE_COPIED.search(line) or reads_out_prompt(line) or reads_out_rules(line, partners):
+    if _CUE_COPIED.search(line) or reads_out_prompt(line, now) or reads_out_rules(line, partners):
         return FAULTS[1]
     names = {speaker.name, *(who for who, _ in history)}
     if repeats(line, history, names) or echoes(line, (text for _, text in history)):
@@ -184,9 +203,10 @@ def line_fault(speaker: Agent, partners: list[str], line: str, history: list[tup
         return FAULTS[3]  # nobody tells a neighbour their age: the prompt's description read out
     if sounds_like_an_assistant(line):
         return FAULTS[4]
-    if names_self(speaker.name, line) or any(introduces_as(other, line) for other in partners) \
-            or absent_addressees(line, partners):
+    if names_self(speaker.name, line) or any(introduces_as(other, line) for other in partners):
         return FAULTS[5]
+    if absent_addressees(line, partners):
+        return FAULTS[6]
     return ""
 
 
@@ -219,9 +239,9 @@ async def next_line(
         raw = await gateway.complete(prompt, purpose="utterance", max_tokens=LINE_TOKENS, scope=scope,
                                      temperature=temperature)
         text = first_sentences(spoken(raw, [agent.name, *partners]), LINE_SENTENCES)
-        fault = line_fault(agent, partners, text, history)
-        if fault == FAULTS[-2] and (mended := _addressed_right(agent.name, partners, text)) != text \
-                and not line_fault(agent, partners, mended, history):
+        fault = line_fault(agent, partners, text, history, now)
+        if fault in _MENDABLE and (mended := _addressed_right(agent.name, partners, text)) != text \
+                and not line_fault(agent, partners, mended, history, now):
             gateway.note_repair(scope, "utterance", "spoken line", text, mended)
             text, fault = mended, ""
         if FAULTS.index(fault) > FAULTS.index(kept_fault):

@@ -6,39 +6,60 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 from difflib import SequenceMatcher
 from functools import lru_cache
+
+from agents.cognition.noticed import LINKS
 
 _WORD = re.compile(r"[\w']+")
 _FAREWELL = re.compile(
     r"\b(good ?bye|bye|see you|see ya|take care|catch you later|talk (to you )?(later|soon)|gotta go|got to go|"
     r"have to (go|run)|better (go|run)|i'?ll let you go|have a (good|great|nice|lovely) (one|day|evening|morning|"
     r"afternoon|night))\b", re.I)
-#: What chat-tuned models say as themselves, which no townsperson says.
-_ASSISTANT = re.compile(r"\b(assist you|assistance|how (can|may) i help( you)?|as an ai|language model|i'?m (just )?an ai|"
-                        r"computer program|i don'?t have (personal|feelings|access)|(can'?t|cannot|unable to) assist|"
-                        r"any other (questions|help)|(don'?t|do not) hesitate to|glad (i|we) could (help|assist)(?=\s*[.!?,]|\s*$)|"
-                        r"(i'?m|i am) (always )?here to help|feel free to (ask|let me know|reach out)|"
-                        r"found (the|this|that|my) (information|help|advice|answer)s? (helpful|useful))\b", re.I)
-#: What a small model reads out of its prompt instead of speaking: the turn-taking ("it's my turn"), the moment's
-#: clock line ("It is Monday at 07:20"), the pace ("finish your thought"), and what it perceived in the words the
-#: world reports it ("Tom Moore is at Hobbs Cafe", "Sam Moore said to Isabella Rodriguez: ..."). Nobody says
+#: What chat-tuned models say as themselves, which no townsperson says (a closing word, so "I'm here to help
+#: with the party" or "feel free to ask Maria" are not it).
+_ASSISTANT = re.compile(
+    r"\b(assist you|assistance|how (can|may) i help( you)?|as an ai|language model|i['’]?m (just )?an ai|"
+    r"computer program|i don['’]?t have (personal|feelings|access)|(can['’]?t|cannot|unable to) assist|"
+    r"any other (questions|help)|anything else (that )?i (can|could) (help( you)? with|do for you)|"
+    r"(don['’]?t|do not) hesitate to|glad (i|we) could (help|assist)(?=\s*[.!?,]|\s*$)|"
+    r"(i['’]?m|i am) (always )?here to help(?=\s*[.!?,]|\s*$| you\b)|"
+    r"feel free to (ask(?= me\b| if\b| any| away\b|\s*[.!?,]|\s*$)|let me know|reach out)|"
+    r"you found (the|this|that|my) (information|help|advice|answer)s? (helpful|useful))\b", re.I)
+#: The prompt's clock line, in its own format: "It is Monday at 07:20." (a person says "it's ten past seven";
+#: "see you Monday at 10:00" is a plan, not the clock).
+_CLOCK_LINE = re.compile(r"\bit(?: is|['’]?s) (monday|tuesday|wednesday|thursday|friday|saturday|sunday) at (\d{2}:\d{2})\b",
+                         re.I)
+#: Words that open a sentence before a name without being one ("Maybe Isabella is at Hobbs Cafe.").
+_OPENERS = ("(?:Maybe|Perhaps|So|Well|Oh|Ah|Yes|Yeah|No|And|But|Now|Then|Today|Tonight|Sure|Actually|Also|Hey|Look|"
+            "Apparently|Probably|Hopefully|Surely|If|When|Because|Since|While|Unless|Guess|Think|Hmm|Um|Okay|Ok)")
+#: What a small model reads out of its prompt instead of speaking: the turn-taking ("it's my turn"), the pace
+#: ("finish your thought"), and, opening a sentence, a perception in the words the world reports it
+#: (`noticed`: "Tom Moore is at Hobbs Cafe.", "Sam Moore said to Isabella Rodriguez: ..."). Nobody says
 #: those to a neighbour in those words.
 _PROMPT_READ_OUT = re.compile(
-    r"(?i:\b(it'?s|it is|is) (now )?(my|your) turn\b(?! to\b))|"
-    r"(?i:\b(it'?s|it is|today is) (now )?(monday|tuesday|wednesday|thursday|friday|saturday|sunday),? "
-    r"at \d{1,2}[:.]\d{2}\b)|"
-    r"(?i:\b(finish your thought|keep the talk going|run its course)\b)|"
-    r"\b[A-Z][a-z]+ [A-Z][a-z]+ (said to|is at|came to|arrived at) [A-Z]")
-#: A greeting or thanks that names whom it is said to: "Hello, Sam!", "Thanks Tom Moore.", "Hi Klaus, how...".
+    r"(?i:\b(it['’]?s|it is|is) (now )?(my|your) turn\b(?! to\b))|"
+    r"(?i:\b(finish your thought|keep the talk going)\b)|"
+    rf"(?:^|[.!?]\s+)(?!{_OPENERS}\b)[A-Z][a-z]+ [A-Z][a-z]+ ({'|'.join(LINKS)}) [A-Z]")
+#: Words after which a capitalised name is the one spoken to: "Hello, Sam!", "Thanks Tom Moore.".
+GREETINGS = (r"(?:hi|hello|hey|good (?:morning|afternoon|evening|night)|morning|welcome|thanks|thank you|"
+             r"(?:good)?bye|see you)")
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?"
+#: A greeting or thanks that names whom it is said to ("Hi Klaus, how..."), a title allowed ("Thanks, Mr. Moore!").
 _ADDRESSED = re.compile(
-    r"(?:^|[.!?]\s+)(?i:hi|hello|hey|good (?:morning|afternoon|evening|night)|morning|welcome|thanks|thank you|"
-    r"(?:good)?bye|see you)(?i: there| again)?,?\s+(([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?)\s*(?=[,!.?]|$)")
-#: Words that follow a greeting capitalised but name nobody.
+    rf"(?:^|[.!?]\s+)(?i:{GREETINGS})(?i: there| again)?,?\s+((?:({_TITLE})\s+)?([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?)"
+    r"\s*(?=[,!.?]|$)")
+#: Words that follow a greeting capitalised but name nobody ("See you Saturday!", "Morning, sunshine!").
 _NOT_NAMES = {"everyone", "everybody", "all", "folks", "friend", "friends", "neighbor", "neighbour", "neighbors",
               "neighbours", "there", "again", "sir", "madam", "buddy", "pal", "mate", "guys", "team", "love", "dear",
               "honey", "darling", "stranger", "boss", "doc", "doctor", "coach", "officer", "miss", "mom", "mum", "dad",
-              "mother", "father", "grandma", "grandpa", "son", "kiddo", "you", "yourself", "too", "so", "much", "lots"}
+              "mother", "father", "grandma", "grandpa", "son", "kiddo", "you", "yourself", "too", "so", "much", "lots",
+              "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
+              "march", "april", "june", "july", "august", "september", "october", "november", "december",
+              "soon", "later", "tomorrow", "tonight", "today", "then", "around", "home", "back", "both",
+              "bye", "ok", "okay", "sunshine", "dude", "man", "bro", "sis", "kid", "kids", "ladies", "gentlemen",
+              "sweetie", "sweetheart", "hon", "partner", "chief", "y'all", "next"}
 #: A line echoes when at least this share of its words is one common subsequence with an earlier line
 #: (ROUGE-L precision with the earlier line as reference).
 ECHO_SHARE = 0.6
@@ -53,14 +74,15 @@ _ELLIPSIS = r"(?:\.\.\.|…)"
 _ENDS_ON_ELLIPSIS = re.compile(_ELLIPSIS + r"[\s\"')\]]*$")
 _FRAGMENT = re.compile(r"\b([a-z]{1,2})" + _ELLIPSIS)
 _ACTION = re.compile(r"\*[^*]*\*|\([^)]*\)")
-_SENTENCE_END = re.compile(r"[.!?…](?=[\s\"')\]]|$)")
+#: A sentence ends on a stop that is not a title's ("Thanks, Mr. Ray!" is one sentence).
+_SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bProf)(?<!\bSt)[.!?…](?=[\s\"')\]]|$)")
 #: Lines this similar (difflib ratio on normalised text, names left out) to an earlier one count as saying it again.
 REPEAT_SIMILARITY = 0.8
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased words, apostrophes kept: what every corpus figure counts in."""
-    return _WORD.findall(text.lower())
+    """Lower-cased words, apostrophes (straight or curly) kept: what every corpus figure counts in."""
+    return _WORD.findall(text.lower().replace("’", "'"))
 
 
 def says_goodbye(line: str) -> bool:
@@ -71,7 +93,11 @@ def sounds_like_an_assistant(line: str) -> bool:
     return bool(_ASSISTANT.search(line))
 
 
-def reads_out_prompt(line: str) -> bool:
+def reads_out_prompt(line: str, now: datetime | None = None) -> bool:
+    """The line says back part of its prompt; given `now`, the clock line counts only when it tells that moment."""
+    clock = _CLOCK_LINE.search(line)
+    if clock and (now is None or (clock.group(1).lower(), clock.group(2)) == (f"{now:%A}".lower(), f"{now:%H:%M}")):
+        return True
     return bool(_PROMPT_READ_OUT.search(line))
 
 
@@ -82,9 +108,9 @@ def out_of_character(line: str) -> bool:
 
 def absent_addressees(line: str, present: Iterable[str]) -> list[str]:
     """Whom the line greets or thanks by name though they are not in the talk: "Hello, Tom!" said to Klaus."""
-    here = {name.split()[0].lower() for name in present if name.split()}
+    here = {part.lower() for name in present for part in name.split()}
     return [found.group(1) for found in _ADDRESSED.finditer(line)
-            if found.group(2).lower() not in here and found.group(2).lower() not in _NOT_NAMES]
+            if found.group(3).lower() not in here and (found.group(2) or found.group(3).lower() not in _NOT_NAMES)]
 
 
 def names_self(speaker: str, text: str) -> bool:

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from agents.agent import Agent, Perception
-
-
-#: How an overheard line is remembered: `overheard` writes it, `is_overheard` knows it again.
-_OVERHEARD = re.compile(r'^[^"]+ said to [^"]+: "')
-
-
-def overheard(speaker: str, listeners: str, line: str) -> str:
-    return f'{speaker} said to {listeners}: "{line}"'
-
-
-def is_overheard(memory: str) -> bool:
-    """A memory of someone else's words: worth knowing, but said again as news it comes out recited."""
-    return bool(_OVERHEARD.match(memory))
-
 
 #: A perception repeating one of this many latest memories is not stored again (the same person at the same task).
 FRESHNESS_WINDOW = 30

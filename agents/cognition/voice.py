@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from agents.cognition.lines import NAMES_KEPT
+from agents.cognition.lines import GREETINGS, NAMES_KEPT
 
 #: Verbs that change when "I" takes the name's place; others lose a third-person ending ("wants" → "want").
 _FIRST_PERSON = {"is": "am", "has": "have", "does": "do", "was": "was", "'s": "'m"}
@@ -15,7 +15,7 @@ _ADVERBS = {"always", "never", "often", "also", "still", "just", "really", "usua
 #: Where a name starts a clause, so it is the one doing something ("I"), not the one it is done to ("me").
 _CLAUSE_START = re.compile(r"(?:^|[.!?:;,]\s*|\b(?:and|but|that|because|when|so|thinks|says|hopes)\s+)$", re.I)
 #: Words after which a name is the one spoken to ("Hi Tom!"), not the one spoken of.
-_GREETING = r"(?:hi|hey|hello|oh|yes|no|thanks|thank you|good morning|good afternoon|good evening|morning|well|sure)"
+_GREETING = rf"(?:{GREETINGS}|oh|yes|no|well|sure)"
 
 
 def in_first_person(name: str, text: str) -> str:

@@ -96,7 +96,7 @@ def _reader(source: RunFolder | EventReader) -> EventReader:
 def conversation_dialogue(conv: HarvestedConversation) -> Dialogue:
     """A conversation as the quality figures see it."""
     return Dialogue(dialogue_id=conv.conversation_id, kind="conversation", end_reason=conv.end_reason,
-                    lines=[Line(speaker=who, text=text) for who, text in conv.lines])
+                    lines=[Line(speaker=who, text=text) for who, text in conv.lines], participants=conv.participants)
 
 
 def session_dialogue(session: HarvestedSession) -> Dialogue:

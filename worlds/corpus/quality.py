@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agents.cognition.lines import absent_addressees, echoes_words, names_self, out_of_character, truncated, words
 from agents.roleplay.records import Side
@@ -32,6 +32,8 @@ class Dialogue(BaseModel):
     kind: str
     lines: list[Line]
     end_reason: str | None = None
+    #: Everyone in the talk, those who never spoke too; the speakers alone when not given.
+    participants: list[str] = Field(default_factory=list)
 
 
 def repeated_trigram_share(texts: list[str]) -> float:
@@ -81,11 +83,11 @@ def _flag_rows(dialogue: Dialogue) -> Iterator[tuple[bool, ...]]:
     """Each line's flags in `_FLAGS` order, as plain tuples: a harvest counts them by the hundred thousand and
     needs no model per line."""
     said = [words(line.text) for line in dialogue.lines]
-    speakers = {line.speaker for line in dialogue.lines}
+    present = {line.speaker for line in dialogue.lines} | set(dialogue.participants)
     for number, line in enumerate(dialogue.lines):
         yield (names_self(line.speaker, line.text), echoes_words(said[number], said[:number]), truncated(line.text),
                line.role is not None and flips_role(Turn(role=line.role, speaker=line.speaker, content=line.text)),
-               out_of_character(line.text), bool(absent_addressees(line.text, speakers)))
+               out_of_character(line.text), bool(absent_addressees(line.text, present)))
 
 
 def figures(dialogue: Dialogue, flags: list[LineFlags] | None = None) -> DialogueFigures:
