@@ -37,8 +37,8 @@ class MemoryStore(ABC):
     """
 
     @abstractmethod
-    def add(self, records: list[MemoryRecord]) -> None:
-        """Accept new records (each with its embedding)."""
+    def add(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
+        """Accept new records (without embeddings) and their embeddings, one float32 row each."""
 
     @abstractmethod
     def touch(self, ids: list[str], when: datetime) -> None:
@@ -63,23 +63,24 @@ class MemoryStore(ABC):
 class InMemoryStore(MemoryStore):
     """Dicts of records and their vectors: nothing survives the process.
 
-    Vectors are kept apart as float32 arrays, not as the records' lists of Python floats, which took 8x
+    Vectors are kept apart as float32 rows, not as the records' lists of Python floats, which took 8x
     the bytes and were walked by the collector (docs/benchmarks.md, a population); `load` puts them back.
+    The records are the very objects the stream indexes, not copies: the stream marks them accessed in
+    place, which is what `touch` would do here, and a town's memories are held once.
     """
 
     def __init__(self) -> None:
         self.records: dict[str, MemoryRecord] = {}
         self.vectors: dict[str, np.ndarray] = {}
 
-    def add(self, records: list[MemoryRecord]) -> None:
-        for record in records:
-            self.records[record.id] = record.without_embedding()
-            if record.embedding is not None:
-                self.vectors[record.id] = np.asarray(record.embedding, dtype=np.float32)
+    def add(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
+        for record, vector in zip(records, vectors, strict=True):
+            self.records[record.id] = record
+            self.vectors[record.id] = vector
 
     def touch(self, ids: list[str], when: datetime) -> None:
         for memory_id in ids:
-            self.records[memory_id] = self.records[memory_id].model_copy(update={"last_accessed": when})
+            self.records[memory_id].last_accessed = when
 
     def discard(self, ids: list[str]) -> None:
         for memory_id in ids:
@@ -126,11 +127,12 @@ class ChromaStore(MemoryStore):
         self.collection = self.client.get_or_create_collection(
             collection, embedding_function=None, schema=_lean_schema()
         )
-        self._new: list[MemoryRecord] = []
+        self._new: list[tuple[MemoryRecord, np.ndarray]] = []
         self._touched: dict[str, datetime] = {}
 
-    def add(self, records: list[MemoryRecord]) -> None:
-        self._new.extend(records)
+    def add(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
+        """Copies wait for `flush`: the stream marks its records accessed in place, and a row is written as added."""
+        self._new.extend(zip((r.model_copy() for r in records), vectors, strict=True))
 
     def touch(self, ids: list[str], when: datetime) -> None:
         for memory_id in ids:
@@ -139,11 +141,11 @@ class ChromaStore(MemoryStore):
     def flush(self, access_times: bool = True) -> None:
         new, self._new = self._new, []
         for start in range(0, len(new), _CHROMA_BATCH):
-            batch = new[start : start + _CHROMA_BATCH]
+            batch = [record for record, _ in new[start : start + _CHROMA_BATCH]]
             self.collection.add(
                 ids=[r.id for r in batch],
                 # One float32 matrix: chroma checks Python lists value by value, arrays in one go.
-                embeddings=np.asarray([r.embedding for r in batch], dtype=np.float32),
+                embeddings=np.stack([vector for _, vector in new[start : start + _CHROMA_BATCH]]),
                 documents=[r.text for r in batch],
                 metadatas=[_metadata(r) for r in batch],
             )

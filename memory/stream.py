@@ -8,8 +8,9 @@ from typing import Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from memory.embedders import embed_matrix
 from memory.index import VectorIndex, hours
 from memory.records import MemoryKind, MemoryRecord
 from memory.reports import (
@@ -55,10 +56,13 @@ class PendingMemory(BaseModel):
 class ScoredBatch(BaseModel):
     """The first `count` pending memories, scored and embedded, waiting for `MemoryStream.apply`."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     count: int
     texts: list[str] = Field(default_factory=list)
     scores: list[int] = Field(default_factory=list)
-    vectors: list[list[float]] = Field(default_factory=list)
+    #: One float32 row per text.
+    vectors: np.ndarray = Field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
 
 class MemoryStream:
@@ -117,7 +121,7 @@ class MemoryStream:
         )
         for record in records:
             self.by_id[record.id] = len(self.records)
-            self.records.append(record.without_embedding())
+            self.records.append(record if record.embedding is None else record.without_embedding())
 
     def remember(
         self, kind: MemoryKind, text: str, created: datetime, source_event: int | None = None,
@@ -128,14 +132,15 @@ class MemoryStream:
             PendingMemory(kind=kind, text=text, created=created, source_event=source_event, evidence=evidence or [])
         )
 
-    def insert(self, records: list[MemoryRecord], trace: Trace | None = None) -> None:
-        """Add fully formed records (embeddings and importance set) to the index and the store."""
-        self.store.add(records)
-        self.index_records(records, np.asarray([r.embedding for r in records], dtype=np.float32))
+    def insert(self, records: list[MemoryRecord], vectors: np.ndarray, trace: Trace | None = None) -> None:
+        """Add fully formed records (importance set, no embedding) and their vectors to the index and the store."""
+        self.store.add(records, vectors)
+        self.index_records(records, vectors)
         for record in records:
             if record.kind != "reflection":
                 self.importance_since_reflection += record.importance
-            report(trace, MemoryAdded(agent=self.agent, memory=record.without_embedding()))
+            # A copy: the record is marked accessed in place before the event is written.
+            report(trace, MemoryAdded(agent=self.agent, memory=record.model_copy()))
 
     async def commit(self, trace: Trace | None = None) -> list[MemoryRecord]:
         """Score the pending memories in one importance call, embed them in one batch, and store them."""
@@ -154,7 +159,7 @@ class MemoryStream:
         if len(scores) != len(texts):
             raise ValueError(f"importance scorer returned {len(scores)} scores for {len(texts)} memories")
         report(trace, ImportanceScored(agent=self.agent, texts=texts, scores=scores))
-        vectors = await self.embedder.aembed_documents(texts)
+        vectors = await embed_matrix(self.embedder, texts)
         return ScoredBatch(count=len(texts), texts=texts, scores=scores, vectors=vectors)
 
     def apply(self, batch: ScoredBatch, trace: Trace | None = None) -> list[MemoryRecord]:
@@ -164,25 +169,25 @@ class MemoryStream:
             raise RuntimeError(f"{self.agent}: the pending memories changed while they were being scored")
         self.pending = self.pending[batch.count:]
         records = []
-        for number, (item, score, vector) in enumerate(zip(taken, batch.scores, batch.vectors), start=len(self.records)):
+        for number, (item, score) in enumerate(zip(taken, batch.scores), start=len(self.records)):
             depth = 1 + max((self.records[self.by_id[e]].depth for e in item.evidence), default=0) if item.kind == "reflection" else 0
             records.append(
                 MemoryRecord(
                     id=f"{self.agent}#{number}", agent=self.agent, kind=item.kind, text=item.text,
                     created=item.created, last_accessed=item.created, importance=score, evidence=item.evidence,
-                    depth=depth, source_event=item.source_event, embedding=vector,
+                    depth=depth, source_event=item.source_event,
                 )
             )
         if records:
-            self.insert(records, trace)
+            self.insert(records, batch.vectors, trace)
         return records
 
     async def retrieve(
         self, query: str, now: datetime, k: int = 10, trace: Trace | None = None
     ) -> list[RetrievedMemory]:
         """Top-k memories for a query by weighted recency, importance and relevance; marks them accessed."""
-        vector = await self.embedder.aembed_query(query)
-        return self.retrieve_by_vector(query, np.asarray(vector, dtype=np.float32), now, k, trace)
+        vector = (await embed_matrix(self.embedder, [query]))[0]
+        return self.retrieve_by_vector(query, vector, now, k, trace)
 
     def retrieve_by_vector(
         self, query: str, vector: np.ndarray, now: datetime, k: int = 10, trace: Trace | None = None

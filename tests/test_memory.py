@@ -28,6 +28,7 @@ from memory import (
     RetrievalWeights,
     score_memories,
 )
+from memory.embedders import embed_matrix
 from memory.reports import MemoryReport, RetrievedMemory
 from memory.scoring import NEUTRAL, normalise
 from tests.conftest import Scripted
@@ -428,10 +429,16 @@ def test_the_in_memory_store_keeps_vectors_apart_and_gives_them_back_on_load():
     store = InMemoryStore()
     vector = FakeHashEmbeddings().embed_query("Ann bakes bread")
     made = datetime(2023, 2, 13, 8)
-    store.add([MemoryRecord(id="Ann#0", agent="Ann", kind="observation", text="Ann bakes bread", created=made,
-                            last_accessed=made, importance=3, embedding=vector)])
-    assert store.records["Ann#0"].embedding is None  # no list of floats kept beside the array
-    assert store.load("Ann")[0].embedding == vector
+    record = MemoryRecord(id="Ann#0", agent="Ann", kind="observation", text="Ann bakes bread", created=made,
+                          last_accessed=made, importance=3)
+    store.add([record], np.asarray([vector], dtype=np.float32))
+    assert store.records["Ann#0"] is record and record.embedding is None  # held once, no list of floats
+    loaded = store.load("Ann")[0]
+    assert loaded.embedding == vector and loaded is not record  # the vector goes back on a copy
+    store.touch(["Ann#0"], made + timedelta(hours=1))
+    assert record.last_accessed == made + timedelta(hours=1)
+    with pytest.raises(ValueError):
+        store.add([record], np.zeros((0, 384), dtype=np.float32))  # a record without its vector
     store.discard(["Ann#0"])
     assert store.load("Ann") == [] and store.vectors == {}
 
@@ -516,3 +523,23 @@ async def test_reflecting_on_nothing_is_reported_as_such():
     stream.importance_since_reflection = 5
     outcome = await reflect(ModelGateway(Scripted([])), stream, T0, CallScope("Ann", 0))
     assert outcome.skipped == "no recent memories to reflect on" and not stream.should_reflect()
+
+
+async def test_embed_matrix_gives_the_rows_the_lists_give_and_keeps_a_subclass_own_answers():
+    texts = ["Ann bakes bread", "Bob fixes the roof", "Ann bakes bread"]
+    plain = FakeHashEmbeddings()
+    cached = CachedEmbeddings(FakeHashEmbeddings())
+    for embedder in (plain, cached):
+        matrix = await embed_matrix(embedder, texts)
+        assert matrix.dtype == np.float32 and matrix.shape == (3, 384)
+        assert matrix.tolist() == np.asarray(plain.embed_documents(texts), dtype=np.float32).tolist()
+
+    class Shifted(FakeHashEmbeddings):
+        """A subclass whose lists differ from the hashing: the matrix must come from them."""
+
+        def embed_documents(self, texts):
+            return [[v + 1.0 for v in vector] for vector in super().embed_documents(texts)]
+
+    shifted = await embed_matrix(Shifted(), texts[:1])
+    assert shifted[0].tolist() == np.asarray(Shifted().embed_documents(texts[:1]), dtype=np.float32)[0].tolist()
+    assert (await embed_matrix(cached, [])).shape[0] == 0

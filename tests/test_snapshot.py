@@ -122,7 +122,7 @@ def test_the_log_is_durable_before_the_store_is_flushed(tmp_path: Path, monkeypa
     def flush(self, access_times: bool = True) -> None:
         (log,) = tmp_path.glob("picnic-town-*/events.jsonl")
         logged = {json.loads(line)["memory"]["id"] for line in log.read_text().splitlines() if '"memory_added"' in line}
-        assert {r.id for r in self._new} <= logged, "a memory reached the store before the log"
+        assert {r.id for r, _ in self._new} <= logged, "a memory reached the store before the log"
         checked.append(len(self._new))
         original(self, access_times)
 

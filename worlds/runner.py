@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
@@ -173,8 +174,9 @@ def store_from_log(folder: RunFolder, embedder: Embeddings, records: int | None 
                 if hit.id in found:
                     found[hit.id] = found[hit.id].model_copy(update={"last_accessed": event.accessed_at})
     store = InMemoryStore()
-    vectors = embedder.embed_documents([m.text for m in found.values()]) if found else []
-    store.add([m.model_copy(update={"embedding": v}) for m, v in zip(found.values(), vectors)])
+    if found:
+        store.add(list(found.values()), np.asarray(embedder.embed_documents([m.text for m in found.values()]),
+                                                   dtype=np.float32))
     return store
 
 
