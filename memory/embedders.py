@@ -162,6 +162,13 @@ async def embed_matrix(embedder: Embeddings, texts: list[str]) -> np.ndarray:
     return np.asarray(await embedder.aembed_documents(texts), dtype=np.float32)
 
 
+async def embed_query_row(embedder: Embeddings, text: str) -> np.ndarray:
+    """A query's vector as float32; an embedder of its own keeps its query path (some embed queries apart)."""
+    if isinstance(embedder, CachedEmbeddings):
+        return (await embedder.aembed_matrix([text]))[0]
+    return np.asarray(await embedder.aembed_query(text), dtype=np.float32)
+
+
 def build_embedder(spec: str | Embeddings) -> CachedEmbeddings:
     """`embedded` (MiniLM), `fake` (hashing, tests only), or any langchain-core Embeddings; always cached."""
     if isinstance(spec, Embeddings):

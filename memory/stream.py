@@ -10,7 +10,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field
 
-from memory.embedders import embed_matrix
+from memory.embedders import embed_matrix, embed_query_row
 from memory.index import VectorIndex, hours
 from memory.records import MemoryKind, MemoryRecord
 from memory.reports import (
@@ -140,7 +140,7 @@ class MemoryStream:
             if record.kind != "reflection":
                 self.importance_since_reflection += record.importance
             # A copy: the record is marked accessed in place before the event is written.
-            report(trace, MemoryAdded(agent=self.agent, memory=record.model_copy()))
+            report(trace, MemoryAdded(agent=self.agent, memory=record.without_embedding()))
 
     async def commit(self, trace: Trace | None = None) -> list[MemoryRecord]:
         """Score the pending memories in one importance call, embed them in one batch, and store them."""
@@ -160,6 +160,8 @@ class MemoryStream:
             raise ValueError(f"importance scorer returned {len(scores)} scores for {len(texts)} memories")
         report(trace, ImportanceScored(agent=self.agent, texts=texts, scores=scores))
         vectors = await embed_matrix(self.embedder, texts)
+        if len(vectors) != len(texts):
+            raise ValueError(f"embedder returned {len(vectors)} vectors for {len(texts)} memories")
         return ScoredBatch(count=len(texts), texts=texts, scores=scores, vectors=vectors)
 
     def apply(self, batch: ScoredBatch, trace: Trace | None = None) -> list[MemoryRecord]:
@@ -186,7 +188,7 @@ class MemoryStream:
         self, query: str, now: datetime, k: int = 10, trace: Trace | None = None
     ) -> list[RetrievedMemory]:
         """Top-k memories for a query by weighted recency, importance and relevance; marks them accessed."""
-        vector = (await embed_matrix(self.embedder, [query]))[0]
+        vector = await embed_query_row(self.embedder, query)
         return self.retrieve_by_vector(query, vector, now, k, trace)
 
     def retrieve_by_vector(

@@ -543,3 +543,34 @@ async def test_embed_matrix_gives_the_rows_the_lists_give_and_keeps_a_subclass_o
     shifted = await embed_matrix(Shifted(), texts[:1])
     assert shifted[0].tolist() == np.asarray(Shifted().embed_documents(texts[:1]), dtype=np.float32)[0].tolist()
     assert (await embed_matrix(cached, [])).shape[0] == 0
+
+
+async def test_an_embedder_short_of_vectors_loses_no_memory_and_says_so():
+    class Short(FakeHashEmbeddings):
+        """Answers one vector fewer than asked, as a broken remote embedder might."""
+
+        async def aembed_documents(self, texts):
+            return self.embed_documents(texts)[:-1]
+
+    store = InMemoryStore()
+    stream = MemoryStream("Ann", store, Short(), fixed_scorer(5))
+    stream.remember("observation", "Ann bakes bread", datetime(2023, 2, 13, 8))
+    stream.remember("observation", "Bob fixes the roof", datetime(2023, 2, 13, 8))
+    with pytest.raises(ValueError, match="1 vectors for 2 memories"):
+        await stream.commit()
+    assert len(stream.pending) == 2 and stream.records == [] and store.records == {}
+
+
+async def test_a_raw_embedder_keeps_its_own_query_path():
+    class Asymmetric(FakeHashEmbeddings):
+        """Embeds queries apart from documents, as some retrieval models do."""
+
+        async def aembed_query(self, text):
+            return self.embed_query("query: " + text)
+
+    stream = MemoryStream("Ann", InMemoryStore(), Asymmetric(), fixed_scorer(5))
+    stream.remember("observation", "query: Ann bakes bread", datetime(2023, 2, 13, 8))
+    stream.remember("observation", "Ann bakes bread", datetime(2023, 2, 13, 8))
+    await stream.commit()
+    (best, *_) = await stream.retrieve("Ann bakes bread", datetime(2023, 2, 13, 9), k=2)
+    assert best.text == "query: Ann bakes bread" and best.relevance == 1.0
