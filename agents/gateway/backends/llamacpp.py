@@ -56,10 +56,13 @@ def _decoder(path: Path, n_ctx: int, parallel: int) -> tuple[Any, BatchedDecoder
 
 
 @atexit.register
-def _close_decoders() -> None:
-    """Let each worker finish its step before the interpreter frees what it decodes with."""
+def _close_models() -> None:
+    """Let each worker finish its step, then free the models, while the interpreter still has what freeing
+    them needs (left to garbage collection at shutdown, llama-cpp-python's finaliser fails noisily)."""
     for decoder in _decoders.values():
         decoder.close()
+    for llm in _loaded.values():
+        llm.close()
 
 
 @functools.cache
