@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -47,6 +48,7 @@ class FakeHashEmbeddings(Embeddings):
         return self.embed_documents(texts)
 
     async def aembed_matrix(self, texts: list[str]) -> np.ndarray:
+        """Rows straight from the hashing: no list of Python floats per text."""
         return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimensions), np.float32)
 
     async def aembed_query(self, text: str) -> list[float]:
@@ -74,8 +76,15 @@ class MiniLMEmbeddings(Embeddings):
         self.batch_size = batch_size
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._matrix(texts).tolist()
+
+    async def aembed_matrix(self, texts: list[str]) -> np.ndarray:
+        """The model's own float32 output, encoded in a worker thread so the event loop goes on."""
+        return await asyncio.to_thread(self._matrix, texts)
+
+    def _matrix(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True)
-        return np.asarray(vectors, dtype=np.float32).tolist()
+        return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -155,9 +164,10 @@ class CachedEmbeddings(Embeddings):
 async def embed_matrix(embedder: Embeddings, texts: list[str]) -> np.ndarray:
     """Any embedder's vectors for `texts` as one float32 matrix, without the lists in between where it can.
 
-    The hashing embedder's own matrix path only when it is not a subclass, which may answer its lists otherwise.
+    The built-in embedders' own matrix paths only when they are not subclassed: a subclass may answer its lists
+    otherwise.
     """
-    if isinstance(embedder, CachedEmbeddings) or type(embedder) is FakeHashEmbeddings:
+    if isinstance(embedder, CachedEmbeddings) or type(embedder) in (FakeHashEmbeddings, MiniLMEmbeddings):
         return await embedder.aembed_matrix(texts)
     return np.asarray(await embedder.aembed_documents(texts), dtype=np.float32)
 

@@ -74,7 +74,7 @@ class InMemoryStore(MemoryStore):
         self.vectors: dict[str, np.ndarray] = {}
 
     def add(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
-        for record, vector in zip(records, vectors, strict=True):
+        for record, vector in zip(records, np.asarray(vectors, dtype=np.float32), strict=True):
             self.records[record.id] = record
             self.vectors[record.id] = vector
 

@@ -469,15 +469,16 @@ def test_cached_embeddings_are_safe_under_threads():
 
 
 @pytest.mark.model
-def test_minilm_embeds_offline_with_meaning():
+async def test_minilm_embeds_offline_with_meaning():
     from memory.embedders import MiniLMEmbeddings
 
     model = MiniLMEmbeddings()
-    party, celebration, physics = np.asarray(
-        model.embed_documents(["a party at the cafe", "a celebration in a coffee shop", "a lecture on quantum physics"])
-    )
+    texts = ["a party at the cafe", "a celebration in a coffee shop", "a lecture on quantum physics"]
+    party, celebration, physics = np.asarray(model.embed_documents(texts))
     assert party.shape == (384,) and np.linalg.norm(party) == pytest.approx(1.0, abs=1e-3)
     assert party @ celebration > party @ physics + 0.2
+    matrix = await embed_matrix(model, texts)  # the stream's path: float32 straight from the model
+    assert matrix.dtype == np.float32 and np.allclose(matrix, [party, celebration, physics], atol=1e-6)
 
 
 def test_index_grows_without_losing_or_reordering_memories():

@@ -59,9 +59,13 @@ def _decoder(path: Path, n_ctx: int, parallel: int) -> tuple[Any, BatchedDecoder
 def _close_models() -> None:
     """Let each worker finish its step, then free the models, while the interpreter still has what freeing
     them needs (left to garbage collection at shutdown, llama-cpp-python's finaliser fails noisily)."""
-    for decoder in _decoders.values():
+    with _registry_lock:
+        decoders, models = list(_decoders.values()), list(_loaded.values())
+        _decoders.clear()
+        _loaded.clear()  # a later load gets a fresh model, never a freed one
+    for decoder in decoders:
         decoder.close()
-    for llm in _loaded.values():
+    for llm in models:
         llm.close()
 
 
