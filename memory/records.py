@@ -27,3 +27,14 @@ class MemoryRecord(BaseModel):
 
     def without_embedding(self) -> MemoryRecord:
         return self.model_copy(update={"embedding": None})
+
+    @classmethod
+    def checked(cls, **fields: object) -> MemoryRecord:
+        """A record from values its maker has already checked: no validation, and one field set shared by
+        all such records (every field counts as given, which nothing here reads), where each would
+        otherwise carry its own: 728 bytes of a record's 1.4 KB."""
+        return cls.model_construct(_fields_set=_EVERY_FIELD, **fields)
+
+
+#: Shared by `MemoryRecord.checked` records; setting a field adds its name, already here, so it never changes.
+_EVERY_FIELD = set(MemoryRecord.model_fields)

@@ -174,7 +174,7 @@ class MemoryStream:
         for number, (item, score) in enumerate(zip(taken, batch.scores), start=len(self.records)):
             depth = 1 + max((self.records[self.by_id[e]].depth for e in item.evidence), default=0) if item.kind == "reflection" else 0
             records.append(
-                MemoryRecord(
+                MemoryRecord.checked(
                     id=f"{self.agent}#{number}", agent=self.agent, kind=item.kind, text=item.text,
                     created=item.created, last_accessed=item.created, importance=score, evidence=item.evidence,
                     depth=depth, source_event=item.source_event,

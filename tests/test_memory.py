@@ -575,3 +575,15 @@ async def test_a_raw_embedder_keeps_its_own_query_path():
     await stream.commit()
     (best, *_) = await stream.retrieve("Ann bakes bread", datetime(2023, 2, 13, 9), k=2)
     assert best.text == "query: Ann bakes bread" and best.relevance == 1.0
+
+
+def test_a_checked_record_equals_a_validated_one_and_shares_its_field_set():
+    made = datetime(2023, 2, 13, 8)
+    fields = dict(id="Ann#0", agent="Ann", kind="observation", text="Ann bakes bread", created=made,
+                  last_accessed=made, importance=3, evidence=[], depth=0, source_event=7)
+    checked, other = MemoryRecord.checked(**fields), MemoryRecord.checked(**{**fields, "id": "Ann#1"})
+    assert checked == MemoryRecord(**fields) and checked.model_dump_json() == MemoryRecord(**fields).model_dump_json()
+    assert checked.__pydantic_fields_set__ is other.__pydantic_fields_set__
+    shared = set(checked.__pydantic_fields_set__)
+    checked.last_accessed = made + timedelta(hours=1)  # marked accessed in place, as retrieval does
+    assert checked.__pydantic_fields_set__ == shared and other.last_accessed == made
