@@ -141,11 +141,11 @@ class ChromaStore(MemoryStore):
     def flush(self, access_times: bool = True) -> None:
         new, self._new = self._new, []
         for start in range(0, len(new), _CHROMA_BATCH):
-            batch = [record for record, _ in new[start : start + _CHROMA_BATCH]]
+            batch, vectors = zip(*new[start : start + _CHROMA_BATCH])
             self.collection.add(
                 ids=[r.id for r in batch],
                 # One float32 matrix: chroma checks Python lists value by value, arrays in one go.
-                embeddings=np.stack([vector for _, vector in new[start : start + _CHROMA_BATCH]]),
+                embeddings=np.stack(vectors),
                 documents=[r.text for r in batch],
                 metadatas=[_metadata(r) for r in batch],
             )
